@@ -1,0 +1,131 @@
+"""Exceptions raised by godnb.
+
+Every exception derives from :class:`GodnbError`, so ``except god.GodnbError`` catches
+anything the library raises on purpose::
+
+    GodnbError
+    ├── ValidationError (ValueError)      bad input to a model, named field and fix
+    ├── InvalidTransition (ValueError)    e.g. a completed job asked to run again
+    ├── UnknownTask (LookupError)         a task name or "module:function" that is not there
+    ├── QueueFull                         Engine(max_pending=..., on_full="reject")
+    ├── LoopBlockingError (RuntimeError)  a blocking call on the event loop's own thread
+    ├── StoreError                        a store file that is corrupt, foreign or unusable
+    ├── JobError                          carries job_id and attempt
+    │   ├── JobFailed                     the job ended failed; .result, __cause__
+    │   ├── JobCancelled                  the job was cancelled
+    │   ├── JobTimeout (TimeoutError)     an attempt ran past its timeout
+    │   └── WorkerDied                    the process running the attempt died
+    ├── RetryableError                    raise it in a task: always retried
+    └── FatalError                        raise it in a task: never retried
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from godnb.models.result import Result
+
+__all__ = [
+    "FatalError",
+    "GodnbError",
+    "InvalidTransition",
+    "JobCancelled",
+    "JobError",
+    "JobFailed",
+    "JobTimeout",
+    "LoopBlockingError",
+    "QueueFull",
+    "RetryableError",
+    "StoreError",
+    "UnknownTask",
+    "ValidationError",
+    "WorkerDied",
+]
+
+
+class GodnbError(Exception):
+    """Base class of every error godnb raises on purpose."""
+
+
+class ValidationError(GodnbError, ValueError):
+    """Input that does not fit a model; the message names the field and the fix.
+
+    Raised from the underlying :class:`pydantic.ValidationError` (kept as ``__cause__``).
+    """
+
+    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self._errors = errors or []
+
+    def errors(self) -> list[dict[str, Any]]:
+        """The structured errors, as pydantic reports them."""
+        return list(self._errors)
+
+
+class InvalidTransition(GodnbError, ValueError):
+    """A job status change that the state machine forbids."""
+
+
+class UnknownTask(GodnbError, LookupError):
+    """A task given by name or ``"module:function"`` that can not be found."""
+
+
+class QueueFull(GodnbError):
+    """The engine holds ``max_pending`` jobs already and ``on_full="reject"``."""
+
+    def __init__(self, depth: int, limit: int) -> None:
+        super().__init__(
+            f"queue is full: {depth} jobs pending (max_pending={limit}); wait for jobs to "
+            f"finish (eng.wait()), raise max_pending, or use on_full='block'"
+        )
+        self.depth = depth
+        self.limit = limit
+
+
+class LoopBlockingError(GodnbError, RuntimeError):
+    """A blocking wait on the event loop's own thread for work that needs that loop."""
+
+
+class StoreError(GodnbError):
+    """A store file that is corrupt, foreign or can not be opened."""
+
+
+class JobError(GodnbError):
+    """An error about one job; carries ``job_id`` and ``attempt``."""
+
+    def __init__(self, message: str, *, job_id: str | None = None, attempt: int = 0) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.attempt = attempt
+
+
+class JobFailed(JobError):
+    """The job ended ``failed``. ``result`` holds every attempt's error."""
+
+    def __init__(
+        self, message: str, *, job_id: str | None = None, attempt: int = 0,
+        result: Result | None = None,
+    ) -> None:
+        super().__init__(message, job_id=job_id, attempt=attempt)
+        self.result = result
+
+
+class JobCancelled(JobError):
+    """The job was cancelled before it could finish."""
+
+
+class JobTimeout(JobError, TimeoutError):
+    """An attempt ran longer than the job's timeout."""
+
+
+class WorkerDied(JobError):
+    """The worker process running the attempt died (exit code or signal in the message)."""
+
+
+class RetryableError(GodnbError):
+    """Raise from a task to ask for a retry, whatever the retry classification says."""
+
+
+class FatalError(GodnbError):
+    """Raise from a task to fail at once, even with retries left."""

@@ -1,0 +1,351 @@
+"""The :class:`Job` model, its status machine and payload validation.
+
+A job names what to run in ``payload``::
+
+    {"task": "math:sqrt", "args": [4], "kwargs": {}}
+
+``task`` is a registered task name, an importable ``"module:function"`` path, or (for
+in-notebook work) a live callable. String tasks take JSON-compatible arguments, so the job
+can be stored and run by another process; a live callable is never persisted as code.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from contextvars import ContextVar
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+
+from godnb.errors import InvalidTransition, ValidationError
+
+__all__ = [
+    "PRIORITY_MAX",
+    "PRIORITY_MIN",
+    "TERMINAL",
+    "Job",
+    "JobStatus",
+    "Progress",
+    "check_transition",
+    "convert_validation_error",
+    "new_job_id",
+    "task_reference",
+    "utcnow",
+]
+
+PRIORITY_MIN = -1_000_000
+PRIORITY_MAX = 1_000_000
+_TASK_NAME = re.compile(r"^[A-Za-z_][\w.\-]*(:[A-Za-z_][\w.]*)?$")
+_PAYLOAD_KEYS = frozenset({"task", "args", "kwargs"})
+_JSON_SCALARS = (str, int, float, bool, type(None))
+_trusted: ContextVar[bool] = ContextVar("godnb_trusted_payload", default=False)
+# Task names seen valid before: skips the regex on the hot path of repeated submits.
+_known_names: set[str] = set()
+
+
+def new_job_id() -> str:
+    """A fresh 64-bit random job id as 16 hex digits (collisions: ~1e-8 at a billion jobs)."""
+    return os.urandom(8).hex()
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class JobStatus(StrEnum):
+    """Where a job is in its life. ``completed``, ``failed`` and ``cancelled`` are final."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+# The one place status changes are decided. running -> pending is a retry or a re-queue
+# after a crash; pending -> completed is a cache hit; pending -> failed is a job whose code
+# could not be restored after a restart.
+_ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.PENDING: frozenset(
+        {JobStatus.RUNNING, JobStatus.CANCELLED, JobStatus.FAILED, JobStatus.COMPLETED}
+    ),
+    JobStatus.RUNNING: frozenset(
+        {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.PENDING}
+    ),
+    JobStatus.COMPLETED: frozenset(),
+    JobStatus.FAILED: frozenset(),
+    JobStatus.CANCELLED: frozenset(),
+}
+
+
+def check_transition(old: JobStatus, new: JobStatus, job_id: str = "?") -> None:
+    """Raise :class:`InvalidTransition` unless ``old -> new`` is allowed."""
+    if new is old or new in _ALLOWED[old]:
+        return
+    if old in TERMINAL:
+        hint = f"a {old.value} job is final; submit a new job to run it again"
+    else:
+        hint = f"allowed from {old.value}: {sorted(s.value for s in _ALLOWED[old])}"
+    raise InvalidTransition(f"job {job_id}: can not go from {old.value} to {new.value}; {hint}")
+
+
+def task_reference(fn: Callable[..., Any]) -> str:
+    """``"module:qualname"`` for a callable (what a stored job records about it)."""
+    module = getattr(fn, "__module__", None) or "__main__"
+    qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    return f"{module}:{qualname}"
+
+
+_SCALAR_TYPES = frozenset(_JSON_SCALARS)
+
+
+def _json_problem(value: Any, where: str) -> str | None:
+    """Where ``value`` stops being JSON-compatible, or None."""
+    if type(value) in _SCALAR_TYPES or isinstance(value, _JSON_SCALARS):
+        return None
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            if type(item) not in _SCALAR_TYPES:
+                problem = _json_problem(item, f"{where}[{i}]")
+                if problem:
+                    return problem
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if type(key) is not str:
+                return f"{where} has a non-string key {key!r}"
+            if type(item) not in _SCALAR_TYPES:
+                problem = _json_problem(item, f"{where}[{key!r}]")
+                if problem:
+                    return problem
+        return None
+    return f"{where} has type {type(value).__name__}"
+
+
+def validate_payload(value: Any, check_json: bool = True) -> dict[str, Any]:
+    """Check a payload and return it as ``{"task", "args", "kwargs"}``.
+
+    ``check_json=False`` is for jobs read back from a store, whose arguments may have been
+    pickled. Raises ValueError with a message that names the field and the fix.
+    """
+    if type(value) is not dict and not isinstance(value, Mapping):
+        raise ValueError(
+            f'payload must be a dict like {{"task": "module:function", "args": [...], '
+            f'"kwargs": {{...}}}}, got {type(value).__name__}'
+        )
+    unknown = value.keys() - _PAYLOAD_KEYS
+    if unknown:
+        raise ValueError(
+            f"payload has unknown key(s) {sorted(map(str, unknown))}; "
+            f"allowed keys are 'task', 'args' and 'kwargs'"
+        )
+    if "task" not in value:
+        raise ValueError(
+            "payload.task is missing; give a registered task name, 'module:function' "
+            "or a callable"
+        )
+    task = value["task"]
+    args = value.get("args", ())
+    kwargs = value.get("kwargs", {})
+    if type(task) is str:
+        if task not in _known_names:
+            if not _TASK_NAME.match(task):
+                raise ValueError(
+                    f"payload.task {task!r} is not a task name or 'module:function' path; "
+                    f"use a registered name (letters, digits, _ . -) or e.g. 'math:sqrt'"
+                )
+            if len(_known_names) < 10_000:
+                _known_names.add(task)
+    elif not callable(task):
+        raise ValueError(
+            f"payload.task must be a registered task name, 'module:function' or a "
+            f"callable, got {type(task).__name__}"
+        )
+    if type(args) is not list and not isinstance(args, list | tuple):
+        raise ValueError(
+            f"payload.args must be a list of positional arguments, got {type(args).__name__}; "
+            f"wrap a single argument as [value]"
+        )
+    if kwargs and (not isinstance(kwargs, Mapping) or not all(type(k) is str for k in kwargs)):
+        raise ValueError("payload.kwargs must be a dict with string keys")
+    args = list(args)
+    kwargs = dict(kwargs)
+    if check_json and isinstance(task, str) and (args or kwargs):
+        problem = _json_problem(args, "payload.args") or _json_problem(kwargs, "payload.kwargs")
+        if problem:
+            raise ValueError(
+                f"{problem}, which is not JSON-compatible; a task given by name takes "
+                f"JSON data (str, int, float, bool, None, list, dict), or submit the "
+                f"callable itself to pass live objects"
+            )
+    return {"task": task, "args": args, "kwargs": kwargs}
+
+
+def convert_validation_error(
+    error: pydantic.ValidationError, model: str
+) -> ValidationError:
+    """A godnb :class:`ValidationError` whose message names every bad field."""
+    parts = []
+    for item in error.errors():
+        if item.get("type") == "default_factory_not_called":
+            continue  # noise that follows another field's error
+        loc = ".".join(str(p) for p in item.get("loc", ())) or model
+        msg = str(item.get("msg", "invalid")).removeprefix("Value error, ")
+        if msg.startswith(f"{loc} ") or msg.startswith(f"{loc}.") or msg.startswith(loc + "["):
+            parts.append(msg)
+        else:
+            parts.append(f"{loc}: {msg}")
+    return ValidationError(f"invalid {model}: " + "; ".join(parts), error.errors())
+
+
+class _Model(BaseModel):
+    """Base for godnb models: pydantic errors come out as godnb ValidationErrors."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except pydantic.ValidationError as e:
+            raise convert_validation_error(e, type(self).__name__) from e
+
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        try:
+            return super().model_validate(obj, **kwargs)
+        except pydantic.ValidationError as e:
+            raise _unwrap(e, cls.__name__) from e
+
+    @classmethod
+    def model_validate_json(cls, json_data: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        try:
+            return super().model_validate_json(json_data, **kwargs)
+        except pydantic.ValidationError as e:
+            raise _unwrap(e, cls.__name__) from e
+
+
+def _unwrap(error: pydantic.ValidationError, model: str) -> ValidationError:
+    # pydantic calls our __init__ and wraps the ValidationError it raised: hand that back.
+    for item in error.errors():
+        inner = (item.get("ctx") or {}).get("error")
+        if isinstance(inner, ValidationError):
+            return inner
+    return convert_validation_error(error, model)
+
+
+class Progress(_Model):
+    """How far a job got: ``done`` out of ``total`` (None when unknown), with a message."""
+
+    done: float = 0.0
+    total: float | None = None
+    message: str | None = None
+
+    @property
+    def fraction(self) -> float | None:
+        """``done / total`` clamped to [0, 1], or None without a total."""
+        if not self.total:
+            return None
+        return max(0.0, min(1.0, self.done / self.total))
+
+
+class Job(_Model):
+    """One unit of work and its state.
+
+    Example:
+        >>> job = Job(payload={"task": "math:sqrt", "args": [4]})
+        >>> job.status, job.priority, job.group
+        (<JobStatus.PENDING: 'pending'>, 0, 'default')
+    """
+
+    job_id: str = Field(default_factory=new_job_id, min_length=1, max_length=128)
+    name: str | None = None
+    group: str = Field(default="default", min_length=1, max_length=256)
+    priority: int = Field(default=0, ge=PRIORITY_MIN, le=PRIORITY_MAX)
+    payload: dict[str, Any]
+    retries: int = Field(default=0, ge=0, le=1000)
+    backoff: float = Field(default=0.0, ge=0.0)
+    timeout: float | None = Field(default=None, gt=0.0)
+    backend: str | None = None
+    status: JobStatus = JobStatus.PENDING
+    attempts: int = Field(default=0, ge=0)
+    tags: list[str] = Field(default_factory=list)
+    cache: bool = False
+    progress: Progress | None = None
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    # Shares created_at's object: one clock read and one datetime per new job.
+    updated_at: datetime = Field(default_factory=lambda data: data["created_at"])
+
+    @field_validator("payload", mode="plain")
+    @classmethod
+    def _check_payload(cls, value: Any) -> dict[str, Any]:
+        return validate_payload(value, check_json=not _trusted.get())
+
+    @classmethod
+    def restore(cls, data: dict[str, Any]) -> Job:
+        """Rebuild a stored job; its arguments may be unpickled objects, not JSON."""
+        token = _trusted.set(True)
+        try:
+            return cls(**data)
+        finally:
+            _trusted.reset(token)
+
+    @field_validator("created_at", "updated_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is UTC:
+            return value
+        if value.tzinfo is None:
+            raise ValueError("must be timezone-aware; use datetime.now(timezone.utc)")
+        return value.astimezone(UTC)
+
+    @field_serializer("payload")
+    def _dump_payload(self, payload: dict[str, Any]) -> dict[str, Any]:
+        task = payload["task"]
+        if callable(task):
+            payload = {**payload, "task": task_reference(task)}
+        return payload
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "status":
+            value = JobStatus(value)
+            check_transition(self.status, value, self.job_id)
+        super().__setattr__(name, value)
+
+    @property
+    def task(self) -> str | Callable[..., Any]:
+        """What the payload runs: a name, a ``"module:function"`` path or a callable."""
+        return self.payload["task"]  # type: ignore[no-any-return]
+
+    @property
+    def task_name(self) -> str:
+        """A readable name: ``name`` if set, else the task's name."""
+        if self.name:
+            return self.name
+        task = self.task
+        if callable(task):
+            return getattr(task, "__name__", None) or type(task).__name__
+        return task
+
+    @property
+    def durable(self) -> bool:
+        """True when the task is given by name, so another process can run it."""
+        return isinstance(self.task, str)
+
+    def transition(self, status: JobStatus, *, now: datetime | None = None) -> None:
+        """Move to ``status`` (validated) and stamp ``updated_at``."""
+        self.status = status
+        self.updated_at = now or utcnow()

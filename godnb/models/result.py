@@ -1,0 +1,61 @@
+"""The :class:`Result` of a job: its output, or every attempt's error."""
+
+from __future__ import annotations
+
+import traceback as tb
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from godnb.models.job import JobStatus, _Model, utcnow
+
+__all__ = ["ErrorInfo", "Result"]
+
+
+class ErrorInfo(_Model):
+    """One failed attempt: exception type, message and formatted traceback."""
+
+    type: str
+    message: str
+    traceback: str = ""
+    attempt: int = 0
+    at: datetime = Field(default_factory=utcnow)
+
+    @classmethod
+    def from_exception(cls, exc: BaseException, attempt: int = 0, traceback: str | None = None
+                       ) -> ErrorInfo:
+        """Record ``exc``; ``traceback`` defaults to the exception's own."""
+        if traceback is None:
+            traceback = "".join(tb.format_exception(exc))
+        return cls(type=type(exc).__name__, message=str(exc), traceback=traceback,
+                   attempt=attempt)
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}" if self.message else self.type
+
+
+class Result(_Model):
+    """What a job produced.
+
+    ``errors`` holds one entry per failed attempt, so a job that failed twice and then
+    succeeded has an ``output`` and two errors.
+    """
+
+    job_id: str
+    status: JobStatus
+    output: Any = None
+    errors: list[ErrorInfo] = Field(default_factory=list)
+    execution_time: float = Field(default=0.0, ge=0.0)
+    attempts: int = Field(default=0, ge=0)
+    cached: bool = False
+    finished_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def ok(self) -> bool:
+        return self.status is JobStatus.COMPLETED
+
+    @property
+    def error(self) -> ErrorInfo | None:
+        """The last attempt's error, if any."""
+        return self.errors[-1] if self.errors else None
