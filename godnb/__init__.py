@@ -1,0 +1,96 @@
+"""godnb: a job-orchestration and data-pipeline engine that lives inside a Jupyter kernel.
+
+Example:
+    >>> import godnb as god
+    >>> with god.Engine() as eng:
+    ...     eng.submit(sum, [1, 2, 3]).result()
+    6
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from godnb.core.context import cancelled, check_cancelled, progress
+from godnb.core.engine import Engine, EngineStats, JobBuilder, default_engine, set_default_engine
+from godnb.core.handles import JobGroup, JobHandle
+from godnb.core.tasks import task
+from godnb.errors import (
+    FatalError,
+    GodnbError,
+    InvalidTransition,
+    JobCancelled,
+    JobFailed,
+    JobTimeout,
+    LoopBlockingError,
+    QueueFull,
+    RetryableError,
+    StoreError,
+    UnknownTask,
+    ValidationError,
+    WorkerDied,
+)
+from godnb.models import ErrorInfo, EventKind, Job, JobEvent, JobStatus, Progress, Result
+from godnb.registry import plugins
+from godnb.utils.cache import Cache, cached
+from godnb.utils.logging import configure_logging
+from godnb.utils.retry import RetryPolicy, retry
+from godnb.utils.timing import ProfileTable, metrics, timed
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Cache",
+    "Engine",
+    "EngineStats",
+    "ErrorInfo",
+    "EventKind",
+    "FatalError",
+    "GodnbError",
+    "InvalidTransition",
+    "Job",
+    "JobBuilder",
+    "JobCancelled",
+    "JobEvent",
+    "JobFailed",
+    "JobGroup",
+    "JobHandle",
+    "JobStatus",
+    "JobTimeout",
+    "LoopBlockingError",
+    "ProfileTable",
+    "Progress",
+    "QueueFull",
+    "Result",
+    "RetryPolicy",
+    "RetryableError",
+    "StoreError",
+    "UnknownTask",
+    "ValidationError",
+    "WorkerDied",
+    "__version__",
+    "cached",
+    "cancelled",
+    "check_cancelled",
+    "configure_logging",
+    "default_engine",
+    "map",
+    "metrics",
+    "plugins",
+    "progress",
+    "retry",
+    "set_default_engine",
+    "submit",
+    "task",
+    "timed",
+]
+
+
+def submit(fn: Any, /, *args: Any, **kwargs: Any) -> JobHandle:
+    """``default_engine().submit(...)``: submit from anywhere without making an engine."""
+    return default_engine().submit(fn, *args, **kwargs)
+
+
+def map(fn: Any, /, *iterables: Any, **options: Any) -> JobGroup:  # noqa: A001
+    """``default_engine().map(...)``: one job per item on the default engine."""
+    return default_engine().map(fn, *iterables, **options)

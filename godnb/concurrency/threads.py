@@ -1,0 +1,97 @@
+"""The ``"thread"`` backend: a fixed set of worker threads pulling from the scheduler.
+
+Workers start on the first job. A thread can not be killed: on a timeout or a cancel the
+job's flag is set (``god.cancelled()`` turns true), the job is reported ended at once, and a
+replacement worker starts so the pool keeps its size; the old thread leaves when the
+function returns.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from godnb.core.executor import Executor, ExecutorInfo, Run, format_traceback
+
+__all__ = ["ThreadExecutor"]
+
+
+class ThreadExecutor(Executor, name="thread"):
+    """Runs attempts on ``workers`` threads (default: ``min(32, cpu_count + 4)``)."""
+
+    idle_poll = 0.5  # seconds an idle worker waits before re-checking for shutdown
+
+    def __init__(self, workers: int | None = None) -> None:
+        super().__init__(workers or min(32, (os.cpu_count() or 1) + 4))
+        self._lock = threading.Lock()
+        self._threads: set[threading.Thread] = set()
+        self._retiring: set[threading.Thread] = set()
+        self._busy = 0
+        self._started = False
+        self._stop = False
+        self._count = 0
+
+    def wake(self) -> None:
+        if self._started:
+            return
+        with self._lock:
+            if self._started or self._stop:
+                return
+            self._started = True
+            for _ in range(self.workers):
+                self._spawn()
+
+    def _spawn(self) -> None:
+        self._count += 1
+        thread = threading.Thread(target=self._work, name=f"godnb-{self.name}-{self._count}",
+                                  daemon=True)
+        self._threads.add(thread)
+        thread.start()
+
+    def _work(self) -> None:
+        host = self.host
+        assert host is not None
+        me = threading.current_thread()
+        name = self.name
+        try:
+            while not self._stop:
+                run = host.next_run(name, self.idle_poll)
+                if run is None:
+                    continue
+                run.worker = me
+                self._busy += 1
+                try:
+                    value = run.call()
+                except BaseException as e:  # the job's error is data for the host
+                    host.finish(run, error=e, tb=format_traceback(e))
+                else:
+                    host.finish(run, value=value)
+                finally:
+                    self._busy -= 1
+                if me in self._retiring:
+                    return  # a replacement took this slot while the job overran
+        finally:
+            with self._lock:
+                self._threads.discard(me)
+                self._retiring.discard(me)
+
+    def interrupt(self, run: Run, reason: str) -> None:
+        run.cancel_requested = True
+        worker = run.worker
+        with self._lock:
+            if worker is None or worker in self._retiring or self._stop:
+                return
+            self._retiring.add(worker)
+            self._spawn()
+
+    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
+        with self._lock:
+            self._stop = True
+            threads = [t for t in self._threads if t not in self._retiring]
+        if wait:
+            for t in threads:
+                if t is not threading.current_thread():
+                    t.join(timeout)
+
+    def info(self) -> ExecutorInfo:
+        return ExecutorInfo(self.name, self.workers, self._busy, self._started)

@@ -1,0 +1,304 @@
+"""What ``submit`` returns: a :class:`JobHandle`, a :class:`JobGroup` for ``map``.
+
+A handle completes without the event loop: ``h.result()`` waits on a thread primitive, and
+``await h`` parks an asyncio future that the engine resolves with ``call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from godnb.errors import JobCancelled, JobFailed, JobTimeout, LoopBlockingError
+from godnb.models.events import JobEvent
+from godnb.models.job import Job, JobStatus, Progress
+from godnb.models.result import ErrorInfo, Result
+
+if TYPE_CHECKING:
+    from godnb.core.executor import Run
+    from godnb.core.runtime import Runtime
+    from godnb.core.timers import Timer
+    from godnb.utils.retry import RetryPolicy
+
+__all__ = ["JobGroup", "JobHandle"]
+
+
+class JobHandle:
+    """A submitted job: watch it, wait for it, cancel it.
+
+    Example:
+        >>> h = eng.submit(pow, 2, 10)        # doctest: +SKIP
+        >>> h.result()                         # doctest: +SKIP
+        1024
+    """
+
+    __slots__ = ("__weakref__", "_callbacks", "_event", "_runtime", "_waiters", "args",
+                 "cache_key", "error", "errors", "execution_time", "finished", "fn", "group", "job",
+                 "job_id", "jobgroup", "kwargs", "output", "policy", "priority", "retry_timer", "run",
+                 "submitted", "cached")
+
+    def __init__(self, runtime: Runtime, job: Job, fn: Callable[..., Any],
+                 args: tuple[Any, ...], kwargs: dict[str, Any], submitted: float) -> None:
+        self._runtime = runtime
+        self.job = job
+        self.job_id = job.job_id
+        self.priority = job.priority
+        self.group = job.group
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.submitted = submitted
+        self.policy: RetryPolicy | None = None
+        self.jobgroup: JobGroup | None = None  # counts this job's end, when from map()
+        self.cache_key: str | None = None
+        self.run: Run | None = None
+        self.retry_timer: Timer | None = None
+        self.finished = False
+        self.cached = False
+        self.output: Any = None
+        self.errors: list[ErrorInfo] = []
+        self.error: BaseException | None = None  # the live exception of a failed job
+        self.execution_time = 0.0
+        self._event: threading.Event | None = None
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] | None = None
+        self._callbacks: list[Callable[[JobHandle], Any]] | None = None
+
+    # -- state -----------------------------------------------------------------------
+    @property
+    def status(self) -> JobStatus:
+        return self.job.status
+
+    @property
+    def name(self) -> str:
+        return self.job.task_name
+
+    @property
+    def progress(self) -> Progress:
+        """Done/total/message as last reported (a finished job reads as complete)."""
+        p = self.job.progress
+        if self.job.status is JobStatus.COMPLETED:
+            total = p.total if p and p.total else 1.0
+            return Progress(done=total, total=total, message=p.message if p else None)
+        return p or Progress()
+
+    def done(self) -> bool:
+        """True once the job ended: completed, failed or cancelled."""
+        return self.finished
+
+    @property
+    def outcome(self) -> Result | None:
+        """The :class:`Result` once the job ended, else None."""
+        if not self.finished:
+            return None
+        return Result(job_id=self.job_id, status=self.job.status, output=self.output,
+                      errors=list(self.errors), execution_time=self.execution_time,
+                      attempts=self.job.attempts, cached=self.cached)
+
+    # -- waiting ---------------------------------------------------------------------
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job ends (True) or ``timeout`` passes (False)."""
+        if self.finished:
+            return True
+        self._runtime.check_blocking_wait((self,))
+        with self._runtime.lock:
+            if self.finished:
+                return True
+            if self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        return event.wait(timeout)
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The job's output; raises JobFailed / JobCancelled / JobTimeout / TimeoutError.
+
+        On the event loop's own thread this works for thread and process jobs; for an
+        async job it raises :class:`LoopBlockingError` at once: use ``await h`` there.
+        """
+        if not self.wait(timeout):
+            raise TimeoutError(f"job {self.job_id} did not finish within {timeout} s; it is "
+                               f"still {self.status.value}")
+        return self._value()
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """The error the job ended with (None if it completed)."""
+        try:
+            self.result(timeout)
+        except (JobFailed, JobCancelled) as e:
+            return e
+        return None
+
+    def __await__(self) -> Any:
+        return self._wait_async().__await__()
+
+    async def _wait_async(self) -> Any:
+        if not self.finished:
+            loop = asyncio.get_running_loop()
+            fut: asyncio.Future[None] = loop.create_future()
+            with self._runtime.lock:
+                if not self.finished:
+                    if self._waiters is None:
+                        self._waiters = []
+                    self._waiters.append((loop, fut))
+                else:
+                    fut.set_result(None)
+            await fut
+        return self._value()
+
+    def _value(self) -> Any:
+        status = self.job.status
+        if status is JobStatus.COMPLETED:
+            return self.output
+        last = self.errors[-1] if self.errors else None
+        if status is JobStatus.CANCELLED:
+            raise JobCancelled(f"job {self.job_id} ({self.name}) was cancelled",
+                               job_id=self.job_id, attempt=self.job.attempts)
+        cause = self.error
+        message = (f"job {self.job_id} ({self.name}) failed after {self.job.attempts} "
+                   f"attempt(s): {last}")
+        if isinstance(cause, JobTimeout):
+            raise JobTimeout(message, job_id=self.job_id, attempt=self.job.attempts) from cause
+        raise JobFailed(message, job_id=self.job_id, attempt=self.job.attempts,
+                        result=self.outcome) from cause
+
+    def add_done_callback(self, fn: Callable[[JobHandle], Any]) -> None:
+        """Call ``fn(handle)`` when the job ends (at once if it has), on the ending thread."""
+        with self._runtime.lock:
+            if not self.finished:
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append(fn)
+                return
+        fn(self)
+
+    def _resolve(self) -> list[Callable[[JobHandle], Any]]:
+        """Wake every waiter; called once by the runtime, under its lock."""
+        self.finished = True
+        if self._event is not None:
+            self._event.set()
+        if self._waiters:
+            for loop, fut in self._waiters:
+                if not loop.is_closed():
+                    loop.call_soon_threadsafe(_set_done, fut)
+            self._waiters = None
+        callbacks, self._callbacks = self._callbacks or [], None
+        return callbacks
+
+    # -- control ---------------------------------------------------------------------
+    def cancel(self) -> bool:
+        """Cancel the job: a pending one never starts, a running one is stopped.
+
+        Returns False if it had already ended.
+        """
+        return self._runtime.cancel(self.job_id)
+
+    def events(self) -> AsyncIterator[JobEvent]:
+        """Stream this job's events until its final one (``async for ev in h.events()``)."""
+        return self._runtime.job_events(self)
+
+    def __repr__(self) -> str:
+        return f"<JobHandle {self.job_id} {self.name} {self.status.value}>"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        from godnb.core.display import mimebundle
+
+        return mimebundle(self)
+
+
+def _set_done(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+class JobGroup(Sequence[JobHandle]):
+    """The handles of one ``eng.map``: results in input order, one combined progress."""
+
+    def __init__(self, name: str = "map") -> None:
+        self.handles: list[JobHandle] = []
+        self.name = name
+        self._done = 0  # bumped by the runtime, under its lock, as each job ends
+
+    def _attach(self, handles: list[JobHandle]) -> None:
+        """Adopt handles before they are queued, so no ending is missed."""
+        for h in handles:
+            h.jobgroup = self
+        self.handles = handles
+
+    def __len__(self) -> int:
+        return len(self.handles)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.handles[i]
+
+    def __iter__(self) -> Iterator[JobHandle]:
+        return iter(self.handles)
+
+    @property
+    def progress(self) -> Progress:
+        """How many of the jobs have ended."""
+        return Progress(done=self._done, total=len(self.handles))
+
+    @property
+    def finished_count(self) -> int:
+        return self._done
+
+    def done(self) -> bool:
+        return self._done >= len(self.handles)
+
+    def counts(self) -> dict[str, int]:
+        """Jobs per status."""
+        out = {s.value: 0 for s in JobStatus}
+        for h in self.handles:
+            out[h.status.value] += 1
+        return out
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until every job ended (True) or ``timeout`` passes (False)."""
+        if not self.handles:
+            return True
+        self.handles[0]._runtime.check_blocking_wait(self.handles)
+        deadline = None if timeout is None else _now() + timeout
+        for h in self.handles:
+            remaining = None if deadline is None else max(0.0, deadline - _now())
+            if not h.wait(remaining):
+                return False
+        return True
+
+    def results(self, timeout: float | None = None) -> list[Any]:
+        """Outputs in input order; raises the first job's error if one failed."""
+        if not self.wait(timeout):
+            raise TimeoutError(f"{len(self) - self._done} of {len(self)} jobs still running "
+                               f"after {timeout} s")
+        return [h._value() for h in self.handles]
+
+    def exceptions(self) -> list[BaseException | None]:
+        """Each job's error (None where it completed), in input order."""
+        return [h.exception() for h in self.handles]
+
+    def cancel(self) -> int:
+        """Cancel every job that has not ended; returns how many were cancelled."""
+        return sum(1 for h in self.handles if h.cancel())
+
+    def __await__(self) -> Any:
+        return self._gather().__await__()
+
+    async def _gather(self) -> list[Any]:
+        for h in self.handles:
+            if not h.finished:
+                await h._wait_async()
+        return [h._value() for h in self.handles]
+
+    def __repr__(self) -> str:
+        return f"<JobGroup {self.name} {self._done}/{len(self)} done>"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        from godnb.core.display import mimebundle
+
+        return mimebundle(self)
+
+
+def _now() -> float:
+    import time
+
+    return time.monotonic()

@@ -1,0 +1,431 @@
+"""The engine's runtime: the life of every job from submit to its final status.
+
+It is the executors' host (``next_run`` / ``finish`` / ``progress``) and owns the per-backend
+schedulers, the retry and timeout timers, the counters and the event hub. ``Engine`` is the
+user-facing shell around it.
+
+Concurrency: one re-entrant lock guards job state. Status events are emitted under it so
+every stream sees a job's changes in order; executors are called outside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+from godnb.core.events import EventHub
+from godnb.core.executor import Executor, Run, format_traceback
+from godnb.core.handles import JobHandle
+from godnb.core.loop import EngineLoop, running_loop
+from godnb.core.scheduler import Scheduler
+from godnb.core.timers import TimerThread
+from godnb.errors import (
+    JobCancelled,
+    JobTimeout,
+    LoopBlockingError,
+    QueueFull,
+)
+from godnb.models.events import EventKind, JobEvent
+from godnb.models.job import Job, JobStatus, Progress, utcnow
+from godnb.models.result import ErrorInfo
+from godnb.utils.retry import RetryPolicy
+from godnb.utils.timing import Histogram, ProfileCollector
+
+__all__ = ["Runtime"]
+
+log = logging.getLogger("godnb.engine")
+
+_PENDING, _RUNNING = JobStatus.PENDING, JobStatus.RUNNING
+_COMPLETED, _FAILED, _CANCELLED = JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED
+_FINAL_KIND = {_COMPLETED: EventKind.COMPLETED, _FAILED: EventKind.FAILED,
+               _CANCELLED: EventKind.CANCELLED}
+
+
+class Runtime:
+    """Job state machine and executor host. Not public: use :class:`godnb.Engine`."""
+
+    def __init__(self, executors: dict[str, Executor], *, loop: EngineLoop,
+                 max_pending: int | None, on_full: str, keep_finished: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.lock = threading.RLock()
+        self._room = threading.Condition(self.lock)   # a pending slot freed
+        self._idle = threading.Condition(self.lock)   # no job left
+        self.clock = clock
+        self.loop_holder = loop
+        self.executors = executors
+        self.schedulers: dict[str, Scheduler[JobHandle]] = {n: Scheduler() for n in executors}
+        self.active: dict[str, JobHandle] = {}
+        self.recent: OrderedDict[str, JobHandle] = OrderedDict()
+        self.keep_finished = keep_finished
+        self.max_pending = max_pending
+        self.on_full = on_full
+        self.counts = {s: 0 for s in JobStatus}
+        self.retried = 0
+        self.submitted = 0
+        self.started_at = clock()
+        self.latency = Histogram()
+        self.profile = ProfileCollector()
+        self.hub = EventHub()
+        self.timers = TimerThread()
+        self.closing = False
+        self._idle_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self.persist: Any = None  # set by the engine when it has a store
+        self.on_final: list[Callable[[JobHandle], Any]] = []  # e.g. the result cache
+        for name, executor in executors.items():
+            executor.start(self, name)
+
+    # -- host protocol ---------------------------------------------------------------
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self.loop_holder.loop
+
+    def next_run(self, backend: str, timeout: float | None = None) -> Run | None:
+        scheduler = self.schedulers[backend]
+        while True:
+            handle = scheduler.next_job(timeout)
+            if handle is None:
+                return None
+            run = self._start(handle, backend)
+            if run is not None:
+                return run
+
+    def _start(self, handle: JobHandle, backend: str) -> Run | None:
+        job = handle.job
+        with self.lock:
+            if job.status is not _PENDING or handle.finished:
+                return None  # cancelled between the scheduler and here
+            now = self.clock()
+            job.__dict__["attempts"] += 1  # direct: see Job.transition
+            job.transition(_RUNNING)
+            self.counts[_PENDING] -= 1
+            self.counts[_RUNNING] += 1
+            if job.attempts == 1:
+                self.latency.observe(now - handle.submitted)
+            run = Run(job, handle.fn, handle.args, handle.kwargs, job.attempts, backend, now,
+                      self)
+            handle.run = run
+            if job.timeout is not None:
+                run.timer = self.timers.call_later(job.timeout, self._on_timeout, handle, run)
+            if self.hub.active:
+                self._emit(handle, EventKind.STARTED)
+            if self.persist is not None:
+                self.persist.changed(handle)
+            if self.max_pending is not None:
+                self._room.notify()
+        return run
+
+    def finish(self, run: Run, value: Any = None, error: BaseException | None = None,
+               tb: str | None = None) -> None:
+        handle = self.active.get(run.job_id)
+        with self.lock:
+            if run.ended or handle is None or handle.run is not run:
+                return  # ended already by a timeout or a cancel
+            run.ended = True
+            if run.timer is not None:
+                run.timer.cancel()
+            elapsed = self.clock() - run.started
+            handle.execution_time += elapsed
+            if error is None:
+                handle.output = value
+                self._final(handle, _COMPLETED)
+                self.profile.record(handle.job.task_name, ok=True, run_time=elapsed,
+                                    retried=handle.job.attempts > 1)
+                return
+            if isinstance(error, JobCancelled) and run.cancel_requested:
+                self._final(handle, _CANCELLED)  # the job honoured god.check_cancelled()
+                return
+            self._attempt_failed(handle, run, error, tb, elapsed)
+
+    def progress(self, run: Run, done: float, total: float | None, message: str | None) -> None:
+        handle = self.active.get(run.job_id)
+        if handle is None or run.ended:
+            return
+        with self.lock:
+            if run.ended:
+                return
+            handle.job.__dict__["progress"] = Progress(done=done, total=total, message=message)
+            if self.hub.active:
+                self._emit(handle, EventKind.PROGRESS, message)
+            if self.persist is not None:
+                self.persist.changed(handle)
+
+    # -- submitting ------------------------------------------------------------------
+    def enqueue(self, handles: list[JobHandle], backend: str, block_timeout: float | None = None
+                ) -> None:
+        """Queue new jobs on ``backend`` (already persisted if the engine is durable)."""
+        scheduler = self.schedulers[backend]
+        with self.lock:
+            if self.closing:
+                raise RuntimeError("engine is shut down; create a new Engine to submit jobs")
+            self._make_room(len(handles), block_timeout)
+            for h in handles:
+                self.active[h.job_id] = h
+            self.counts[_PENDING] += len(handles)
+            self.submitted += len(handles)
+            if len(handles) == 1:
+                scheduler.submit(handles[0])
+            else:
+                scheduler.submit_many(handles)
+            if self.hub.active:
+                for h in handles:
+                    self._emit(h, EventKind.SUBMITTED)
+        self.executors[backend].wake()
+
+    def _make_room(self, n: int, timeout: float | None) -> None:
+        limit = self.max_pending
+        if limit is None or self.counts[_PENDING] + n <= limit:
+            return
+        if self.on_full == "reject":
+            raise QueueFull(self.counts[_PENDING], limit)
+        if running_loop() is not None and self.loop_holder.on_loop_thread():
+            raise LoopBlockingError(
+                f"the queue is full ({self.counts[_PENDING]} pending, max_pending={limit}) "
+                f"and on_full='block' would block the event loop; await eng.wait_async() "
+                f"before submitting more, or use on_full='reject'")
+        deadline = None if timeout is None else self.clock() + timeout
+        while self.counts[_PENDING] + n > limit and self.counts[_PENDING] > 0:
+            remaining = None if deadline is None else deadline - self.clock()
+            if remaining is not None and remaining <= 0:
+                raise QueueFull(self.counts[_PENDING], limit)
+            self._room.wait(remaining)
+
+    def complete_cached(self, handle: JobHandle, value: Any) -> None:
+        """Finish a job from the cache without running it."""
+        with self.lock:
+            self.active[handle.job_id] = handle
+            self.counts[_PENDING] += 1
+            self.submitted += 1
+            handle.output = value
+            handle.cached = True
+            if self.hub.active:
+                self._emit(handle, EventKind.SUBMITTED)
+            self._final(handle, _COMPLETED)
+        self.profile.record(handle.job.task_name, ok=True, run_time=0.0, cache_hit=True)
+
+    # -- failures, retries, timeouts, cancels ------------------------------------------
+    def _attempt_failed(self, handle: JobHandle, run: Run, error: BaseException,
+                        tb: str | None, elapsed: float) -> None:
+        job = handle.job
+        info = ErrorInfo(type=type(error).__name__, message=str(error),
+                         traceback=tb if tb is not None else format_traceback(error),
+                         attempt=run.attempt)
+        handle.errors.append(info)
+        job.__dict__["error"] = str(info)
+        policy = handle.policy or _policy_for(job)
+        if run.attempt <= job.retries and policy.should_retry(error, run.attempt):
+            delay = policy.delay(run.attempt)
+            self.retried += 1
+            job.transition(_PENDING)
+            self.counts[_RUNNING] -= 1
+            self.counts[_PENDING] += 1
+            handle.run = None
+            if self.hub.active:
+                self._emit(handle, EventKind.RETRYING,
+                           f"attempt {run.attempt} failed ({info}); retry in {delay:.3g} s")
+            if self.persist is not None:
+                self.persist.changed(handle)
+            if delay > 0:
+                handle.retry_timer = self.timers.call_later(delay, self._requeue, handle)
+            else:
+                self._requeue(handle)
+            return
+        handle.error = error
+        self._final(handle, _FAILED)
+        self.profile.record(job.task_name, ok=False, run_time=elapsed,
+                            retried=job.attempts > 1)
+
+    def _requeue(self, handle: JobHandle) -> None:
+        with self.lock:
+            handle.retry_timer = None
+            if handle.finished or handle.job.status is not _PENDING:
+                return
+            backend = handle.job.backend or "thread"
+            self.schedulers[backend].submit(handle)
+        self.executors[backend].wake()
+
+    def _on_timeout(self, handle: JobHandle, run: Run) -> None:
+        with self.lock:
+            if run.ended or handle.run is not run:
+                return
+            run.ended = True
+            run.reason = "timeout"
+            run.cancel_requested = True
+            elapsed = self.clock() - run.started
+            handle.execution_time += elapsed
+            error = JobTimeout(f"job {handle.job_id} ({handle.name}) timed out after "
+                               f"{handle.job.timeout:g} s (attempt {run.attempt})",
+                               job_id=handle.job_id, attempt=run.attempt)
+        self.executors[run.backend].interrupt(run, "timeout")
+        with self.lock:
+            if not handle.finished:
+                self._attempt_failed(handle, run, error, "", elapsed)
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a pending or running job; False if it ended already or is unknown."""
+        with self.lock:
+            handle = self.active.get(job_id)
+            if handle is None or handle.finished:
+                return False
+            run = handle.run
+            if handle.job.status is _PENDING:
+                self.schedulers[handle.job.backend or "thread"].cancel(job_id)
+                if handle.retry_timer is not None:
+                    handle.retry_timer.cancel()
+                run = None
+            elif run is not None:
+                run.ended = True
+                run.reason = "cancel"
+                run.cancel_requested = True
+                if run.timer is not None:
+                    run.timer.cancel()
+            self._final(handle, _CANCELLED)
+        if run is not None:
+            self.executors[run.backend].interrupt(run, "cancel")
+        self.profile.record(handle.job.task_name, ok=False, run_time=0.0, cancelled=True)
+        return True
+
+    # -- the end of a job --------------------------------------------------------------
+    def _final(self, handle: JobHandle, status: JobStatus) -> None:
+        """Move a job to its final status; must hold the lock."""
+        job = handle.job
+        before = job.status
+        job.transition(status)
+        self.counts[before] -= 1
+        self.counts[status] += 1
+        del self.active[handle.job_id]
+        recent = self.recent
+        recent[handle.job_id] = handle
+        if len(recent) > self.keep_finished:
+            recent.popitem(last=False)
+        if handle.jobgroup is not None:
+            handle.jobgroup._done += 1
+        callbacks = handle._resolve()
+        if self.hub.active:
+            self._emit(handle, _FINAL_KIND[status], job.error if status is _FAILED else None)
+        if self.persist is not None:
+            self.persist.changed(handle)
+        for fn in self.on_final:
+            fn(handle)
+        if before is _PENDING and self.max_pending is not None:
+            self._room.notify()
+        if not self.active:
+            self._idle.notify_all()
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for loop, fut in waiters:
+                if not loop.is_closed():
+                    loop.call_soon_threadsafe(_resolve_idle, fut)
+        for fn in callbacks:
+            try:
+                fn(handle)
+            except Exception:
+                log.exception("done callback of job %s failed", handle.job_id)
+
+    # -- events ----------------------------------------------------------------------
+    def _emit(self, handle: JobHandle, kind: EventKind, message: str | None = None) -> None:
+        job = handle.job
+        if not self.hub.wants(handle.job_id):
+            return
+        self.hub.emit(JobEvent(job_id=handle.job_id, kind=kind, status=job.status,
+                               progress=job.progress, message=message, attempt=job.attempts,
+                               at=utcnow()))
+
+    async def job_events(self, handle: JobHandle) -> AsyncIterator[JobEvent]:
+        with self.lock:
+            sub = self.hub.subscribe(handle.job_id)
+            replay = _replay(handle)
+        for event in replay:
+            yield event
+            if event.is_final:
+                self.hub.unsubscribe(sub)
+                return
+        async for event in sub.stream(until_final=True):
+            yield event
+
+    async def all_events(self) -> AsyncIterator[JobEvent]:
+        sub = self.hub.subscribe(None)
+        async for event in sub.stream(until_final=False):
+            yield event
+
+    # -- waiting ---------------------------------------------------------------------
+    def check_blocking_wait(self, handles: Iterable[JobHandle]) -> None:
+        """Refuse a blocking wait on the loop thread for work that needs the loop."""
+        if not self.loop_holder.on_loop_thread():
+            return
+        for h in handles:
+            if not h.finished and self.executors[h.job.backend or "thread"].needs_loop:
+                raise LoopBlockingError(
+                    f"job {h.job_id} ({h.name}) runs on the event loop, and this call would "
+                    f"block that loop's own thread forever; use `await h` (or "
+                    f"`await eng.wait_async()`) in a notebook cell or coroutine instead")
+
+    def wait_idle(self, timeout: float | None) -> bool:
+        with self.lock:
+            self.check_blocking_wait(self.active.values())
+            return self._idle.wait_for(lambda: not self.active, timeout)
+
+    async def wait_idle_async(self) -> None:
+        loop = asyncio.get_running_loop()
+        with self.lock:
+            if not self.active:
+                return
+            fut: asyncio.Future[None] = loop.create_future()
+            self._idle_waiters.append((loop, fut))
+        await fut
+
+    # -- lookups ---------------------------------------------------------------------
+    def get(self, job_id: str) -> JobHandle | None:
+        return self.active.get(job_id) or self.recent.get(job_id)
+
+    def handles(self) -> list[JobHandle]:
+        with self.lock:
+            return [*self.active.values(), *self.recent.values()]
+
+    def pending_count(self) -> int:
+        return self.counts[_PENDING]
+
+    # -- shutting down -----------------------------------------------------------------
+    def cancel_all(self) -> int:
+        with self.lock:
+            ids = list(self.active)
+        return sum(1 for job_id in ids if self.cancel(job_id))
+
+    def stop(self, wait: bool, timeout: float | None) -> None:
+        with self.lock:
+            self.closing = True
+        for scheduler in self.schedulers.values():
+            scheduler.wake()
+        for executor in self.executors.values():
+            executor.shutdown(wait=wait, timeout=timeout)
+        self.timers.stop()
+        self.hub.close()
+
+
+def _policy_for(job: Job) -> RetryPolicy:
+    return RetryPolicy(max_retries=job.retries, backoff=job.backoff)
+
+
+def _resolve_idle(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def _replay(handle: JobHandle) -> list[JobEvent]:
+    """Events that already happened, rebuilt from state for a late subscriber."""
+    job = handle.job
+    kinds = [EventKind.SUBMITTED]
+    if job.attempts or job.status in (_RUNNING, _COMPLETED, _FAILED):
+        kinds.append(EventKind.STARTED)
+    if job.status.is_terminal:
+        kinds.append(_FINAL_KIND[job.status])
+    last = len(kinds) - 1
+    return [JobEvent(job_id=job.job_id, kind=k,
+                     status=job.status if i == last else
+                     (_RUNNING if k is EventKind.STARTED else _PENDING),
+                     progress=job.progress if i == last else None, attempt=job.attempts,
+                     message=job.error if k is EventKind.FAILED else None)
+            for i, k in enumerate(kinds)]
