@@ -88,6 +88,8 @@ class ThreadExecutor(Executor, name="thread"):
         with self._lock:
             self._stop = True
             threads = [t for t in self._threads if t not in self._retiring]
+        if self.host is not None:
+            self.host.wake_workers(self.name)
         if wait:
             for t in threads:
                 if t is not threading.current_thread():

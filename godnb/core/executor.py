@@ -114,6 +114,9 @@ class ExecutorHost(Protocol):
                  message: str | None) -> None:
         """Report progress of a running attempt (any thread)."""
 
+    def wake_workers(self, backend: str) -> None:
+        """Wake workers blocked in ``next_run(backend)``, e.g. so they see a shutdown."""
+
 
 @dataclass(frozen=True)
 class ExecutorInfo:

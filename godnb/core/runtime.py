@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
-from godnb.core.events import EventHub
+from godnb.core.events import EventHub, Subscription
 from godnb.core.executor import Executor, Run, format_traceback
 from godnb.core.handles import JobHandle
 from godnb.core.loop import EngineLoop, running_loop
@@ -140,6 +140,10 @@ class Runtime:
                 self._final(handle, _CANCELLED)  # the job honoured god.check_cancelled()
                 return
             self._attempt_failed(handle, run, error, tb, elapsed)
+
+    def wake_workers(self, backend: str) -> None:
+        """Wake every worker blocked in ``next_run(backend)`` (they get None if idle)."""
+        self.schedulers[backend].wake()
 
     def progress(self, run: Run, done: float, total: float | None, message: str | None) -> None:
         handle = self.active.get(run.job_id)
@@ -334,10 +338,18 @@ class Runtime:
                                progress=job.progress, message=message, attempt=job.attempts,
                                at=utcnow()))
 
-    async def job_events(self, handle: JobHandle) -> AsyncIterator[JobEvent]:
-        with self.lock:
-            sub = self.hub.subscribe(handle.job_id)
-            replay = _replay(handle)
+    def job_events(self, handle: JobHandle) -> AsyncIterator[JobEvent]:
+        """A job's events from its start (replayed) to its final one."""
+        try:
+            with self.lock:
+                sub = self.hub.subscribe(handle.job_id)
+                replay = _replay(handle)
+        except RuntimeError:  # no running loop yet: subscribe on first iteration
+            return self._lazy(lambda: self.job_events(handle))
+        return self._replayed(sub, replay)
+
+    async def _replayed(self, sub: Subscription, replay: list[JobEvent]
+                        ) -> AsyncIterator[JobEvent]:
         for event in replay:
             yield event
             if event.is_final:
@@ -346,9 +358,17 @@ class Runtime:
         async for event in sub.stream(until_final=True):
             yield event
 
-    async def all_events(self) -> AsyncIterator[JobEvent]:
-        sub = self.hub.subscribe(None)
-        async for event in sub.stream(until_final=False):
+    def all_events(self) -> AsyncIterator[JobEvent]:
+        """Every event from now on. Subscribes at once when called on a running loop."""
+        try:
+            sub = self.hub.subscribe(None)
+        except RuntimeError:
+            return self._lazy(self.all_events)
+        return sub.stream(until_final=False)
+
+    @staticmethod
+    async def _lazy(make: Callable[[], AsyncIterator[JobEvent]]) -> AsyncIterator[JobEvent]:
+        async for event in make():
             yield event
 
     # -- waiting ---------------------------------------------------------------------
