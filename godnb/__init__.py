@@ -32,6 +32,7 @@ from godnb.errors import (
 )
 from godnb.models import ErrorInfo, EventKind, Job, JobEvent, JobStatus, Progress, Result
 from godnb.registry import plugins
+from godnb.storage.state import MemoryStore, ShelveStore, SQLiteStore, Store
 from godnb.utils.cache import Cache, cached
 from godnb.utils.logging import configure_logging
 from godnb.utils.retry import RetryPolicy, retry
@@ -58,12 +59,16 @@ __all__ = [
     "JobStatus",
     "JobTimeout",
     "LoopBlockingError",
+    "MemoryStore",
     "ProfileTable",
     "Progress",
     "QueueFull",
     "Result",
     "RetryPolicy",
     "RetryableError",
+    "SQLiteStore",
+    "ShelveStore",
+    "Store",
     "StoreError",
     "UnknownTask",
     "ValidationError",

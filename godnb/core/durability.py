@@ -1,0 +1,187 @@
+"""An engine's link to its store: commit on submit, write behind, claim, recover.
+
+* ``submit()`` returns only after the job is committed (``map()`` commits its batch in one
+  transaction), so a ``kill -9`` loses no acknowledged job.
+* Later changes (started, progress, finished) are marked dirty and written in batches by a
+  background thread about every 50 ms and at shutdown. A job that was running, or had just
+  finished, when the process died can therefore run again: at-least-once, never zero times.
+* The same thread claims unowned pending jobs whose task this engine can run (submitted
+  from the CLI, or recovered from a dead engine), applies cancel requests that other
+  processes wrote into the store, keeps this engine's heartbeat fresh, and every few
+  seconds recovers jobs owned by engines that died.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from godnb.core.handles import JobHandle
+from godnb.core.tasks import resolve_task
+from godnb.errors import GodnbError, UnknownTask
+from godnb.models.job import JobStatus
+from godnb.models.result import ErrorInfo, Result
+from godnb.storage.codec import LostCallable
+from godnb.storage.state import Store, open_store
+
+if TYPE_CHECKING:
+    from godnb.core.engine import Engine
+
+__all__ = ["Durability"]
+
+log = logging.getLogger("godnb.store")
+
+_HEARTBEAT_EVERY = 2.0
+_RECOVER_EVERY = 5.0
+_NEGATIVE_TTL = 5.0
+
+
+class Durability:
+    """Keeps one engine's jobs in a store and shares work with other engines on it."""
+
+    def __init__(self, engine: Engine, store: Store | str | os.PathLike[str], *,
+                 poll_interval: float = 0.25, flush_interval: float = 0.05) -> None:
+        opened = open_store(store)
+        assert opened is not None
+        self.store: Store = opened
+        self.engine = engine
+        self.owner = engine.id
+        self.poll_interval = poll_interval
+        self.flush_interval = flush_interval
+        self._rt = engine._rt
+        self._dirty: dict[str, JobHandle] = {}
+        self._dirty_lock = threading.Lock()
+        self._can_run_cache: dict[str, tuple[bool, float]] = {}
+        self._stop = threading.Event()
+        self._claiming = True
+        self._last = {"heartbeat": 0.0, "recover": 0.0}
+        self.store.register_engine(self.owner, os.getpid(), os.uname().nodename)
+        report = self.store.recover(self.owner)
+        if report:
+            log.info("store %s: %s", self.store, report)
+        self.last_recovery = report
+        self._rt.persist = self
+        self._thread = threading.Thread(target=self._serve, name="godnb-store", daemon=True)
+        self._thread.start()
+
+    # -- called by the engine and runtime ----------------------------------------------
+    def add(self, handles: list[JobHandle]) -> None:
+        """Commit new jobs before ``submit`` returns."""
+        self.store.add([h.job for h in handles], owner=self.owner)
+
+    def changed(self, handle: JobHandle) -> None:
+        """Mark a job for the next write-behind batch (called under the runtime lock)."""
+        self._dirty[handle.job_id] = handle
+
+    def cancel_elsewhere(self, job_id: str) -> bool:
+        """Ask the store to cancel a job this engine does not run; True if accepted."""
+        status = self.store.request_cancel(job_id)
+        return status is not None and not (status.is_terminal and
+                                           status is not JobStatus.CANCELLED)
+
+    def stop_polling(self) -> None:
+        """Take no more jobs from the store (shutdown has begun)."""
+        self._claiming = False
+
+    def close(self) -> None:
+        """Flush, give back any job not finished, and close the store."""
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.flush()
+        self.store.unregister_engine(self.owner)
+        self.store.close()
+        self._rt.persist = None
+
+    # -- the background thread -----------------------------------------------------------
+    def _serve(self) -> None:
+        next_poll = 0.0
+        while not self._stop.wait(self.flush_interval):
+            try:
+                self.flush()
+                now = time.monotonic()
+                if now >= next_poll:
+                    next_poll = now + self.poll_interval
+                    self._poll(now)
+            except Exception:  # keep serving: a locked or busy db is retried next round
+                log.exception("store %s: background write failed", self.store)
+
+    def flush(self) -> None:
+        """Write every dirty job (and the results of finished ones) in one batch."""
+        with self._rt.lock:
+            if not self._dirty:
+                return
+            batch, self._dirty = self._dirty, {}
+            jobs = [h.job.model_copy() for h in batch.values()]
+            results = [h.outcome for h in batch.values() if h.finished]
+        self.store.update(jobs, [r for r in results if r is not None])
+
+    def _poll(self, now: float) -> None:
+        if now - self._last["heartbeat"] >= _HEARTBEAT_EVERY:
+            self._last["heartbeat"] = now
+            self.store.heartbeat(self.owner)
+        if now - self._last["recover"] >= _RECOVER_EVERY:
+            self._last["recover"] = now
+            report = self.store.recover(self.owner)
+            if report:
+                log.info("store %s: %s", self.store, report)
+        cancels = self.store.cancel_requests(self.owner)
+        if cancels:
+            for job_id in cancels:
+                self._rt.cancel(job_id)
+            self.store.clear_cancel(cancels)
+        if self._claiming:
+            self._claim()
+
+    def _claim(self) -> None:
+        rt = self._rt
+        capacity = sum(e.workers for n, e in rt.executors.items() if n != "inline")
+        room = max(0, 2 * capacity - rt.pending_count())
+        if room == 0:
+            return
+        for job in self.store.claim(self.owner, room, can_run=self._can_run):
+            self._adopt(job)
+
+    def _can_run(self, task: str) -> bool:
+        now = time.monotonic()
+        cached = self._can_run_cache.get(task)
+        if cached is not None and (cached[0] or now - cached[1] < _NEGATIVE_TTL):
+            return cached[0]
+        try:
+            resolve_task(task)
+            ok = True
+        except UnknownTask:
+            # A callable's reference that can not be imported (a lambda, a notebook
+            # function) is claimed anyway, to restore it from __main__ or fail it clearly.
+            ok = "<" in task or task.startswith("__main__:")
+        self._can_run_cache[task] = (ok, now)
+        return ok
+
+    def _adopt(self, job: Any) -> None:
+        """Queue a claimed job here, or fail it if its code can not be restored."""
+        task = job.task
+        try:
+            fn = resolve_task(task.reference if isinstance(task, LostCallable) else task).fn
+            if isinstance(task, LostCallable) and not task.args_saved:
+                raise UnknownTask(task.message)
+        except (UnknownTask, GodnbError) as e:
+            message = task.message if isinstance(task, LostCallable) else str(e)
+            self._fail_unrestorable(job, message)
+            return
+        backend = job.backend if job.backend in self._rt.executors else \
+            self.engine.default_backend
+        if backend != job.backend:
+            job.__dict__["backend"] = backend
+        handle = JobHandle(self._rt, job, fn, tuple(job.payload["args"]),
+                           dict(job.payload["kwargs"]), time.monotonic())
+        self._rt.enqueue([handle], backend)
+
+    def _fail_unrestorable(self, job: Any, message: str) -> None:
+        error = ErrorInfo(type="UnknownTask", message=message, attempt=job.attempts)
+        job.transition(JobStatus.FAILED)
+        job.__dict__["error"] = f"UnknownTask: {message}"
+        self.store.update([job], [Result(job_id=job.job_id, status=JobStatus.FAILED,
+                                         errors=[error], attempts=job.attempts)])
+        log.warning("job %s can not be restored: %s", job.job_id, message)

@@ -1,0 +1,52 @@
+"""Tasks for the durability tests; runs as a script to be killed mid-run."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import godnb as god
+
+
+@god.task(name="record")
+def record(path: str, i: int, delay: float = 0.0) -> int:
+    if delay:
+        time.sleep(delay)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, f"{i}\n".encode())
+    finally:
+        os.close(fd)
+    return i
+
+
+def submit_and_run(db: str, log: str, n: int, ready: str) -> None:
+    """Submit n durable jobs, say so in ``ready``, then run them until killed."""
+    eng = god.Engine(threads=2, store=db)
+    g = eng.map("record", [log] * n, range(n), [0.002] * n, retries=1)
+    with open(ready, "w") as f:
+        f.write(str(len(g)))
+    eng.wait()
+    eng.shutdown()
+
+
+def drain(db: str, log: str, n: int, prefix: int) -> None:
+    """Submit n jobs and keep working until the store has no pending job left."""
+    eng = god.Engine(threads=2, store=db, poll_interval=0.05)
+    eng.map("record", [log] * n, [prefix + i for i in range(n)], retries=1)
+    while True:
+        eng.wait()
+        counts = eng.store.counts()
+        if counts["pending"] == 0 and counts["running"] == 0:
+            break
+        time.sleep(0.1)
+    eng.shutdown()
+
+
+if __name__ == "__main__":
+    command, *rest = sys.argv[1:]
+    if command == "submit_and_run":
+        submit_and_run(rest[0], rest[1], int(rest[2]), rest[3])
+    elif command == "drain":
+        drain(rest[0], rest[1], int(rest[2]), int(rest[3]))
