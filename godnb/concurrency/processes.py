@@ -1,0 +1,749 @@
+"""The ``"process"`` backend: a small pool of worker processes that can kill one job.
+
+``concurrent.futures.ProcessPoolExecutor`` can not stop one running task, so godnb keeps
+its own pool: one manager thread per slot in the parent (``godnb-proc-N``) owns one child
+process and a duplex pipe. Per attempt the manager pickles the work once, sends it, and
+waits on the pipe and the child's sentinel together, so a child that dies (``os._exit``,
+a segfault, the OOM killer, or our own ``kill()`` on a timeout or cancel) is noticed at once
+and replaced, and only its job fails (:class:`~godnb.errors.WorkerDied`).
+
+Children are forked by default on Linux, so functions defined in a notebook (``__main__``)
+run. A fork is a snapshot: a function defined or redefined in ``__main__`` after it is
+unknown or stale in the child, so the manager re-forks its child (which copies the current
+``__main__``) before sending such work, and once more if the child still can not load it.
+
+Children ignore SIGINT: interrupting a Jupyter kernel signals its whole process group, and
+that must stop the cell, not background jobs (cancel those with ``h.cancel()``).
+
+Outside an engine, :class:`ProcessPool` (a :class:`StandaloneHost` around a
+:class:`ProcessExecutor`) gives a small futures API; the pipeline uses it for chunks::
+
+    with ProcessPool(workers=2) as pool:
+        fut = pool.submit(run_chunk, fn, items)
+        out = fut.result()
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import logging
+import os
+import pickle
+import select
+import signal
+import sys
+import threading
+import time
+import types
+import weakref
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_futures
+from multiprocessing import get_all_start_methods, get_context
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from godnb.core.context import _current
+from godnb.core.executor import Executor, ExecutorInfo, Run, format_traceback
+from godnb.errors import JobCancelled, WorkerDied
+
+__all__ = ["ProcessExecutor", "ProcessPool", "RemoteTraceback", "StandaloneHost"]
+
+log = logging.getLogger("godnb.process")
+
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+_PROGRESS_INTERVAL = 0.05  # seconds between progress messages from one child
+_STOP = b""  # parent -> child: exit cleanly
+_LIVENESS = 1.0  # how often a waiting side checks that the other side still exists
+
+# Parent ends of every live pipe, so a forked child can close the ones it inherited (a pipe
+# end held open by a sibling would hide EOFs and leak descriptors into user jobs).
+_parent_ends: set[Connection] = set()
+_spawn_lock = threading.Lock()
+_live: weakref.WeakSet[ProcessExecutor] = weakref.WeakSet()  # pools with manager threads
+
+
+def _reset_after_fork() -> None:
+    # A fork copies these in whatever state another thread left them (the lock possibly
+    # held); a child that builds its own pool must start clean.
+    global _spawn_lock
+    _spawn_lock = threading.Lock()
+    _parent_ends.clear()
+    _live.clear()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def _watch(*objs: Any) -> Callable[[float], set[int]]:
+    """``wait(objs, timeout)`` as a set of ready descriptors, registered once.
+
+    ``multiprocessing.connection.wait`` builds a selector per call (~9 us); a prepared
+    ``select.poll`` costs ~1 us, and this runs twice per job.
+    """
+    fds = [o if isinstance(o, int) else o.fileno() for o in objs]
+    if not hasattr(select, "poll"):  # pragma: no cover (not on Linux or macOS)
+        by_obj = dict(zip(map(id, objs), fds, strict=True))
+        return lambda timeout: {by_obj[id(o)] for o in wait(list(objs), timeout)}
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    return lambda timeout: {fd for fd, _ in poller.poll(timeout * 1000)}
+
+
+# --------------------------------------------------------------------------------------
+# The child side
+# --------------------------------------------------------------------------------------
+
+class _ChildRun:
+    """The RunContext inside a worker process: progress goes up the pipe, throttled."""
+
+    __slots__ = ("_conn", "_last", "_pending", "attempt", "cancel_requested", "job_id")
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self.job_id = ""
+        self.attempt = 0
+        self.cancel_requested = False  # a process job is stopped by a kill, not a flag
+        self._last = -1.0
+        self._pending: tuple[Any, ...] | None = None
+
+    def begin(self, job_id: str, attempt: int) -> None:
+        self.job_id, self.attempt = job_id, attempt
+        self._last, self._pending = -1.0, None
+
+    def report(self, done: float, total: float | None, message: str | None) -> None:
+        now = time.monotonic()
+        # str(): a message object that failed to load in the parent would end the job early
+        msg = ("progress", done, total, None if message is None else str(message))
+        if now - self._last >= _PROGRESS_INTERVAL:
+            self._last, self._pending = now, None
+            self._conn.send_bytes(pickle.dumps(msg, _PROTOCOL))
+        else:
+            self._pending = msg  # sent by the next report after the interval, or by flush
+
+    def flush(self) -> None:
+        """Send the last withheld progress message, so the final one always arrives."""
+        if self._pending is not None:
+            self._conn.send_bytes(pickle.dumps(self._pending, _PROTOCOL))
+            self._pending = None
+
+
+def _child_main(conn: Connection, inherited: list[Connection]) -> None:
+    """Entry point of a worker process: run work until told to stop or orphaned."""
+    for c in inherited:
+        c.close()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+    ctx = _ChildRun(conn)
+    ready = _watch(conn)
+    while True:
+        try:
+            while not ready(_LIVENESS):
+                if os.getppid() != parent:
+                    return  # the parent died without telling us
+            data = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        if data == _STOP:
+            return
+        _child_run_one(conn, ctx, data)
+
+
+def _child_run_one(conn: Connection, ctx: _ChildRun, data: bytes) -> None:
+    try:
+        fn, args, kwargs, job_id, attempt = pickle.loads(data)
+    except BaseException as e:  # the work could not be loaded here: tell the parent why
+        stale = isinstance(e, AttributeError) and "__main__" in str(e)
+        if not stale:
+            e.add_note("(raised while the worker process loaded the job's function and "
+                       "arguments: they must be importable there)")
+        _send_error(conn, e, "?", "stale" if stale else "err")
+        return
+    ctx.begin(job_id, attempt)
+    token = _current.set(ctx)
+    try:
+        value = fn(*args, **kwargs)
+    except BaseException as e:  # the job's error (SystemExit too) is data for the parent
+        ctx.flush()
+        _send_error(conn, e, job_id)
+        return
+    finally:
+        _current.reset(token)
+    ctx.flush()
+    try:
+        out = pickle.dumps(("ok", value), _PROTOCOL)
+    except Exception as e:
+        err = TypeError(f"result of job {job_id} could not be pickled: {_describe(e)}; "
+                        f"return plain data (numbers, strings, lists, dicts, arrays)")
+        out = pickle.dumps(("err", err, format_traceback(err)), _PROTOCOL)
+    conn.send_bytes(out)
+
+
+def _send_error(conn: Connection, exc: BaseException, job_id: str, kind: str = "err") -> None:
+    tb = format_traceback(exc)
+    try:
+        out = pickle.dumps((kind, exc, tb), _PROTOCOL)
+        pickle.loads(out)  # an exception can pickle but not unpickle (a custom __init__)
+    except BaseException as e:
+        name = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        err = RuntimeError(
+            f"job {job_id} raised {name}: {_describe(exc)} (the exception could not be sent "
+            f"back from the worker process: {_describe(e)}; give custom exceptions an "
+            f"__init__ that accepts the message alone)\n\nOriginal traceback:\n{tb}")
+        out = pickle.dumps((kind, err, tb), _PROTOCOL)
+    conn.send_bytes(out)
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        return f"{type(exc).__name__}: {exc}"
+    except Exception:  # a broken __str__ must not hide the original problem
+        return type(exc).__name__
+
+
+# --------------------------------------------------------------------------------------
+# The parent side: one slot = one manager thread + one child process
+# --------------------------------------------------------------------------------------
+
+class _Slot:
+    """One worker slot. ``lock`` guards ``proc``/``conn``/``run``/``killed`` against
+    :meth:`ProcessExecutor.interrupt`, which runs on other threads."""
+
+    __slots__ = ("conn", "index", "killed", "lock", "main_ns", "pid", "proc", "run", "thread",
+                 "watch")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.lock = threading.Lock()
+        self.proc: Any = None
+        self.conn: Connection | None = None
+        self.pid = 0
+        self.run: Run | None = None
+        self.killed = False
+        self.main_ns: dict[str, Any] | None = None  # fork: __main__ functions at fork time
+        self.thread: threading.Thread | None = None
+        self.watch: Callable[[float], set[int]] = _watch()
+
+    def spawn(self, ctx: Any, fork: bool) -> None:
+        with _spawn_lock:  # no other fork may copy this pipe's child end before we close it
+            parent, child = ctx.Pipe(duplex=True)
+            inherited = [parent, *_parent_ends] if fork else []
+            if fork:  # snapshot before the fork: a later change then only costs a re-fork
+                main = sys.modules.get("__main__")
+                items = list(vars(main).items()) if main is not None else []
+                self.main_ns = {k: v for k, v in items
+                                if isinstance(v, types.FunctionType | type)}
+            proc = ctx.Process(target=_child_main, args=(child, inherited),
+                               name=f"godnb-proc-{self.index}-child")
+            try:
+                proc.start()
+            except BaseException:
+                parent.close()
+                raise
+            finally:
+                child.close()
+            _parent_ends.add(parent)
+        self.watch = _watch(parent, proc.sentinel)
+        with self.lock:
+            self.proc, self.conn, self.pid, self.killed = proc, parent, proc.pid, False
+
+    def kill(self, run: Run | None) -> None:
+        """SIGKILL the child if it is running ``run`` (any run if ``run`` is None)."""
+        with self.lock:
+            if self.proc is not None and self.run is not None and run in (None, self.run):
+                self.run.cancel_requested = True
+                self.killed = True
+                self.proc.kill()
+
+    def retire(self, graceful: bool = True) -> int | None:
+        """Stop and reap the child; return its exit code. The slot is then empty."""
+        with self.lock:
+            proc, conn = self.proc, self.conn
+            self.proc = self.conn = self.run = None
+            self.killed = False
+        if proc is None:
+            return None
+        assert conn is not None
+        if graceful and proc.exitcode is None:
+            try:
+                conn.send_bytes(_STOP)
+            except OSError:
+                pass
+            proc.join(_LIVENESS)
+        if proc.exitcode is None:
+            proc.kill()
+        proc.join()
+        code: int | None = proc.exitcode
+        with _spawn_lock:
+            _parent_ends.discard(conn)
+        conn.close()
+        proc.close()
+        return code
+
+
+def _resolve_context(mp_context: Any) -> Any:
+    if mp_context is None:
+        methods = get_all_start_methods()
+        return get_context("fork" if sys.platform.startswith("linux") and "fork" in methods
+                           else None)
+    if isinstance(mp_context, str):
+        methods = get_all_start_methods()
+        if mp_context not in methods:
+            raise ValueError(f"unknown start method {mp_context!r}; valid names: "
+                             + ", ".join(repr(m) for m in methods))
+        return get_context(mp_context)
+    if hasattr(mp_context, "Process") and hasattr(mp_context, "Pipe"):
+        return mp_context
+    raise TypeError("mp_context must be None, a start method name ('fork', 'spawn', "
+                    f"'forkserver') or a multiprocessing context, got {mp_context!r}")
+
+
+def _exit_text(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _pickle_error(run: Run, exc: Exception) -> TypeError:
+    try:
+        pickle.dumps(run.fn, _PROTOCOL)
+        what = "its arguments"
+    except Exception:
+        what = f"the function {getattr(run.fn, '__qualname__', run.fn)!r}"
+    return TypeError(
+        f"job {run.job_id}: {what} can not be sent to a process worker: {_describe(exc)}; "
+        "define the function at module level (def, not lambda) and pass picklable "
+        "arguments, or use backend='thread'")
+
+
+def _main_changed(slot: _Slot, fn: Any) -> bool:
+    """True if ``fn`` lives in ``__main__`` and its top-level name changed since the fork."""
+    if slot.main_ns is None or getattr(fn, "__module__", None) != "__main__":
+        return False
+    top = str(getattr(fn, "__qualname__", "")).partition(".")[0]
+    main = sys.modules.get("__main__")
+    return slot.main_ns.get(top) is not getattr(main, top, None)
+
+
+class ProcessExecutor(Executor, name="process"):
+    """Runs attempts in worker processes; a timeout or cancel kills the worker running it.
+
+    Args:
+        workers: number of worker processes (default ``os.cpu_count()``).
+        mp_context: start method name (``"fork"``, the Linux default, so notebook functions
+            work; ``"spawn"``; ``"forkserver"``) or a ``multiprocessing`` context.
+        idle_poll: how long an idle manager waits for work before checking for shutdown.
+
+    Functions, arguments and results cross a process boundary, so they must pickle:
+    module-level ``def`` functions and plain data. Inside a job ``god.progress()`` works;
+    ``god.cancelled()`` stays False (a cancelled process job is killed instead).
+
+    Example:
+        >>> ex = ProcessExecutor(workers=2)   # the engine calls ex.start(host), then wake()
+    """
+
+    needs_pickle = True
+
+    def __init__(self, workers: int | None = None, mp_context: Any = None,
+                 idle_poll: float = 0.2) -> None:
+        super().__init__(workers if workers is not None else (os.cpu_count() or 1))
+        if not isinstance(idle_poll, int | float) or idle_poll <= 0:
+            raise ValueError(f"idle_poll must be a positive number of seconds, "
+                             f"got {idle_poll!r}")
+        self._ctx = _resolve_context(mp_context)
+        self.start_method: str = self._ctx.get_start_method()
+        self._fork = self.start_method == "fork"
+        self.idle_poll = float(idle_poll)
+        self._lock = threading.Lock()
+        self._slots: list[_Slot] = []
+        self._started = False
+        self._stopping = False
+        self._killing = False
+
+    # ---- the Executor interface ------------------------------------------------------
+
+    def wake(self) -> None:
+        """Start the manager threads on the first call; each forks its own child."""
+        if self._started or self._stopping:
+            return
+        if self.host is None:
+            raise RuntimeError("ProcessExecutor.wake() before start(host)")
+        with self._lock:
+            if self._started or self._stopping:
+                return
+            self._started = True
+            _live.add(self)
+            for i in range(self.workers):
+                slot = _Slot(i)
+                slot.thread = threading.Thread(target=self._manage, args=(slot,),
+                                               name=f"godnb-proc-{i}", daemon=True)
+                self._slots.append(slot)
+                slot.thread.start()
+
+    def interrupt(self, run: Run, reason: str) -> None:
+        """Kill the child running ``run``; the host already ended the run."""
+        run.cancel_requested = True
+        slot = run.worker
+        if isinstance(slot, _Slot):
+            slot.kill(run)
+
+    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
+        """Stop pulling work. With ``wait``, running attempts finish (for at most
+        ``timeout`` seconds, then they are killed); without, they are killed now. Attempts
+        killed here are not reported: the host ends them. Returns once every manager thread
+        and child process is gone."""
+        with self._lock:
+            self._stopping = True
+            slots = list(self._slots)
+        if not wait:
+            self._kill_all(slots)
+        if slots and self.host is not None:
+            self.host.wake_workers(self.name)  # idle managers see the stop now
+        deadline = None if timeout is None else time.monotonic() + timeout
+        me = threading.current_thread()
+        for slot in slots:
+            if slot.thread is not None and slot.thread is not me:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                slot.thread.join(left)
+        if any(s.thread is not None and s.thread.is_alive() and s.thread is not me
+               for s in slots):
+            self._kill_all(slots)
+            for slot in slots:
+                if slot.thread is not None and slot.thread is not me:
+                    slot.thread.join()
+        _live.discard(self)
+
+    def info(self) -> ExecutorInfo:
+        """Workers, how many are running an attempt, and whether the pool is up."""
+        busy = sum(1 for s in self._slots if s.run is not None)
+        return ExecutorInfo(self.name, self.workers, busy, self._started and not self._stopping)
+
+    # ---- the manager thread ----------------------------------------------------------
+
+    def _kill_all(self, slots: list[_Slot]) -> None:
+        self._killing = True
+        for slot in slots:
+            slot.kill(None)
+
+    def _manage(self, slot: _Slot) -> None:
+        host = self.host
+        assert host is not None
+        try:
+            self._respawn(slot)
+            while not self._stopping:
+                run = None
+                try:
+                    run = host.next_run(self.name, timeout=self.idle_poll)
+                    if run is None:
+                        if host.closing:
+                            break
+                        continue
+                    self._serve(slot, run)
+                except Exception as e:  # a host or pool bug: fail the run, keep the slot
+                    log.exception("process worker slot %d failed", slot.index)
+                    slot.retire(graceful=False)
+                    if run is not None and not run.ended:
+                        host.finish(run, error=e, tb=format_traceback(e))
+        finally:
+            slot.retire()
+
+    def _respawn(self, slot: _Slot) -> None:
+        if self._stopping:
+            return
+        try:
+            slot.spawn(self._ctx, self._fork)
+        except Exception:  # retried when the next run needs a child
+            log.exception("could not start a worker process for slot %d", slot.index)
+
+    def _serve(self, slot: _Slot, run: Run) -> None:
+        host = self.host
+        assert host is not None
+        run.worker = slot
+        if self._killing:  # pulled while shutdown(wait=False) runs: the host ends it
+            run.cancel_requested = True
+            return
+        try:
+            data = pickle.dumps((run.fn, run.args, run.kwargs, run.job_id, run.attempt),
+                                _PROTOCOL)
+        except Exception as e:
+            err = _pickle_error(run, e)
+            host.finish(run, error=err, tb=format_traceback(err))
+            return
+        if self._fork and _main_changed(slot, run.fn):
+            slot.retire()  # the child's __main__ has an old or no copy of the function
+        stale = self._attempt(slot, run, data)
+        if stale is not None and self._fork:
+            slot.retire()
+            stale = self._attempt(slot, run, data)
+        if stale is not None:
+            exc, tb = stale
+            how = ("a fresh worker could not load it either" if self._fork else
+                   f"workers started with {self.start_method!r} re-import modules and do "
+                   "not see notebook code; use mp_context='fork' or move it to a module")
+            exc.add_note(f"job {run.job_id}: its function or arguments refer to something "
+                         f"defined in __main__ that the worker process lacks; {how}")
+            host.finish(run, error=exc, tb=tb)
+
+    def _attempt(self, slot: _Slot, run: Run, data: bytes) -> tuple[Any, str] | None:
+        """Send the work and relay until it ends; return (error, tb) if the child's
+        ``__main__`` lacked something the work refers to."""
+        host = self.host
+        assert host is not None
+        if slot.proc is None:
+            try:
+                slot.spawn(self._ctx, self._fork)
+            except Exception as e:
+                err = WorkerDied(f"could not start a worker process for job {run.job_id}: "
+                                 f"{_describe(e)}", job_id=run.job_id, attempt=run.attempt)
+                host.finish(run, error=err, tb=format_traceback(err))
+                return None
+        with slot.lock:
+            slot.run = run
+        if run.cancel_requested:  # interrupted before it reached the child
+            self._release(slot)
+            return None
+        conn = slot.conn
+        assert conn is not None
+        try:
+            conn.send_bytes(data)
+        except OSError:
+            self._lost(slot, run)
+            return None
+        return self._relay(slot, run, conn)
+
+    def _relay(self, slot: _Slot, run: Run, conn: Connection) -> tuple[Any, str] | None:
+        host = self.host
+        assert host is not None
+        proc, watch, fd = slot.proc, slot.watch, conn.fileno()
+        while True:
+            ready = watch(_LIVENESS)
+            if not ready and proc.is_alive():
+                continue  # (a grandchild may hold the sentinel open after a death)
+            if fd not in ready:
+                self._lost(slot, run)
+                return None
+            try:
+                msg = pickle.loads(conn.recv_bytes())
+            except (EOFError, OSError):
+                self._lost(slot, run)
+                return None
+            except Exception as e:  # the result pickled in the child but will not load here
+                msg = ("err", TypeError(f"result of job {run.job_id} could not be unpickled "
+                                        f"in the parent: {_describe(e)}; return plain data"),
+                       None)
+            kind = msg[0]
+            if kind == "progress":
+                if not run.cancel_requested:
+                    host.progress(run, msg[1], msg[2], msg[3])
+                continue
+            self._release(slot)
+            if kind == "stale":
+                return msg[1], msg[2]
+            if not run.cancel_requested:
+                if kind == "ok":
+                    host.finish(run, value=msg[1])
+                else:
+                    host.finish(run, error=msg[1], tb=msg[2] or format_traceback(msg[1]))
+            return None
+
+    def _release(self, slot: _Slot) -> None:
+        """The slot's run is over; a kill that raced with its end also retires the child."""
+        with slot.lock:
+            slot.run = None
+            killed = slot.killed
+        if killed:
+            slot.retire(graceful=False)
+            self._respawn(slot)
+
+    def _lost(self, slot: _Slot, run: Run) -> None:
+        """The child died while running ``run``: replace it; fail the run unless the host
+        already ended it (interrupt, shutdown)."""
+        pid = slot.pid
+        code = slot.retire(graceful=False)
+        self._respawn(slot)
+        if run.cancel_requested:
+            return
+        err = WorkerDied(f"worker process {pid} died while running job {run.job_id} "
+                         f"({_exit_text(code)}); the pool replaced it",
+                         job_id=run.job_id, attempt=run.attempt)
+        assert self.host is not None
+        self.host.finish(run, error=err, tb=format_traceback(err))
+
+
+@atexit.register
+def _shutdown_all() -> None:
+    # Manager threads are daemons, so a forgotten pool does not block interpreter exit;
+    # kill its children here (before multiprocessing joins them, which would hang).
+    for ex in list(_live):
+        ex.shutdown(wait=False, timeout=2 * _LIVENESS)
+
+
+# --------------------------------------------------------------------------------------
+# Standalone use: a futures API without an engine
+# --------------------------------------------------------------------------------------
+
+class RemoteTraceback(Exception):
+    """The worker-side traceback, set as ``__cause__`` of an error raised in a process."""
+
+    def __init__(self, tb: str) -> None:
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return self.tb
+
+
+class _Ticket:
+    """Stand-in for a Job: :class:`Run` only reads ``job.job_id``; the future is ours."""
+
+    __slots__ = ("future", "job_id")
+
+    def __init__(self, job_id: str, future: Future[Any]) -> None:
+        self.job_id = job_id
+        self.future = future
+
+
+class StandaloneHost:
+    """A minimal :class:`~godnb.core.executor.ExecutorHost`: FIFO queue, one future per call.
+
+    It drives one executor without an engine (no priorities, retries, timeouts or store).
+    Runs carry a stand-in job (``_Ticket``) with only ``job_id``, which is all
+    :class:`Run` reads.
+
+    Example:
+        >>> host = StandaloneHost(InlineExecutor())  # doctest: +SKIP
+        >>> host.submit(pow, 2, 10).result()         # doctest: +SKIP
+        1024
+    """
+
+    def __init__(self, executor: Executor,
+                 on_progress: Callable[[Future[Any], float, float | None, str | None], None]
+                 | None = None) -> None:
+        self.executor = executor
+        self.closing = False
+        self.on_progress = on_progress
+        self._cond = threading.Condition(threading.Lock())
+        self._queue: deque[Run] = deque()
+        self._runs: dict[Future[Any], Run] = {}
+        self._ids = itertools.count(1)
+        self._prefix = f"{executor.name}-{id(self):x}"
+        executor.start(self)
+
+    @property
+    def loop(self) -> Any:
+        raise RuntimeError("StandaloneHost has no event loop; use an Engine for async jobs")
+
+    # ---- the user's side -------------------------------------------------------------
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Queue ``fn(*args, **kwargs)``; the future holds its result or error."""
+        fut: Future[Any] = Future()
+        run = Run(_Ticket(f"{self._prefix}-{next(self._ids)}", fut),  # type: ignore[arg-type]
+                  fn, args, kwargs, 1, self.executor.name, 0.0, self)
+        with self._cond:
+            if self.closing:
+                raise RuntimeError("cannot submit after shutdown()")
+            self._queue.append(run)
+            self._runs[fut] = run
+            self._cond.notify()
+        self.executor.wake()
+        return fut
+
+    def cancel(self, future: Future[Any]) -> bool:
+        """Cancel a pending call, or stop a running one (a process job is killed; its
+        future then raises :class:`~godnb.errors.JobCancelled`, because a running
+        ``concurrent.futures.Future`` can not enter the cancelled state). False if done."""
+        if future.cancel():
+            return True
+        with self._cond:
+            run = self._runs.pop(future, None)
+            if run is None or run.ended:
+                return False
+            run.ended, run.reason = True, "cancel"
+        future.set_exception(JobCancelled(f"job {run.job_id} was cancelled while running",
+                                          job_id=run.job_id, attempt=run.attempt))
+        self.executor.interrupt(run, "cancel")
+        return True
+
+    def shutdown(self, wait: bool = True) -> None:
+        """With ``wait``, run everything submitted, then stop. Without, cancel pending
+        calls and stop running ones now."""
+        with self._cond:
+            self.closing = True
+            self._cond.notify_all()
+            futures = list(self._runs)
+        if wait:
+            wait_futures(futures)
+        else:
+            for fut in futures:
+                self.cancel(fut)
+        self.executor.shutdown(wait=wait)
+
+    def __enter__(self) -> StandaloneHost:
+        return self
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        """Leaving normally waits for the work; leaving by an exception cancels it."""
+        self.shutdown(wait=exc_type is None)
+
+    # ---- the executor's side ---------------------------------------------------------
+
+    def next_run(self, backend: str, timeout: float | None = None) -> Run | None:
+        with self._cond:
+            if not self._queue and not self.closing and timeout != 0:
+                self._cond.wait(timeout)
+            while self._queue:
+                run = self._queue.popleft()
+                fut = run.job.future  # type: ignore[attr-defined]
+                if fut.set_running_or_notify_cancel():
+                    run.started = time.monotonic()
+                    return run
+                self._runs.pop(fut, None)
+            return None
+
+    def finish(self, run: Run, value: Any = None, error: BaseException | None = None,
+               tb: str | None = None) -> None:
+        fut = run.job.future  # type: ignore[attr-defined]
+        with self._cond:
+            if run.ended:
+                return
+            run.ended = True
+            self._runs.pop(fut, None)
+        if error is None:
+            fut.set_result(value)
+            return
+        if tb and error.__traceback__ is None and tb.startswith("Traceback"):
+            error.__cause__ = RemoteTraceback(tb)
+        fut.set_exception(error)
+
+    def wake_workers(self, backend: str) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def progress(self, run: Run, done: float, total: float | None,
+                 message: str | None) -> None:
+        if self.on_progress is not None:
+            self.on_progress(run.job.future, done, total, message)  # type: ignore[attr-defined]
+
+
+class ProcessPool(StandaloneHost):
+    """A process pool whose running calls can be killed: ``submit`` returns a Future.
+
+    Example:
+        >>> with ProcessPool(workers=2) as pool:   # doctest: +SKIP
+        ...     fut = pool.submit(pow, 2, 10)
+        ...     fut.result()
+        1024
+    """
+
+    def __init__(self, workers: int | None = None, mp_context: Any = None) -> None:
+        super().__init__(ProcessExecutor(workers, mp_context))
+
+    def info(self) -> ExecutorInfo:
+        return self.executor.info()
