@@ -141,7 +141,7 @@ def test_cancel_from_another_process_reaches_a_running_job(tmp_path: Path) -> No
         # write-behind: the store may not have seen "running" yet
         assert other.request_cancel(h.job_id) in (JobStatus.PENDING, JobStatus.RUNNING)
         other.close()
-        wait_for(lambda: h.status is JobStatus.CANCELLED, timeout=5)
+        wait_for(lambda: h.status is JobStatus.CANCELLED, timeout=30)
         eng.wait(10)
         eng._durable.flush()
         assert eng.store.get_job(h.job_id).status is JobStatus.CANCELLED
