@@ -1,0 +1,346 @@
+"""One row format for every store: how jobs and results are written down and read back.
+
+A job becomes a flat ``dict`` whose keys are the SQLite column names (:data:`JOB_COLUMNS`);
+the memory and shelve stores keep the same dicts, so all three stores decode through the
+same two functions, :func:`job_from_row` and :func:`result_from_row`.
+
+Values that are not plain JSON (job arguments of a notebook callable, a result that is a
+DataFrame) are pickled, and the row records which (:data:`JSON`, :data:`PICKLE`, ...).
+Reading a store therefore unpickles whatever was written into it: **a store file must be
+trusted like code.** Timestamps are integer microseconds since the Unix epoch (UTC), exact
+and sortable.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from godnb.errors import UnknownTask
+from godnb.models import ErrorInfo, Job, JobStatus, Progress, Result
+from godnb.models.job import task_reference
+
+__all__ = [
+    "JOB_COLUMNS",
+    "JSON",
+    "LOST",
+    "NONE",
+    "PICKLE",
+    "RESULT_COLUMNS",
+    "LostCallable",
+    "NotStored",
+    "decode_value",
+    "encode_value",
+    "from_us",
+    "job_from_row",
+    "job_row",
+    "job_update",
+    "job_values",
+    "merge_notes",
+    "note_json",
+    "result_from_row",
+    "result_row",
+    "to_us",
+]
+
+# How a value column was written. LOST: it could not be pickled; the column holds why.
+NONE, JSON, PICKLE, LOST = 0, 1, 2, 3
+
+JOB_COLUMNS = (
+    "job_id", "status", "priority", "owner", "cancel_requested", "task", "durable",
+    "params_kind", "params", "name", "job_group", "retries", "backoff", "timeout",
+    "backend", "attempts", "tags", "cache", "progress", "error", "notes",
+    "created_at", "updated_at",
+)
+RESULT_COLUMNS = (
+    "job_id", "status", "output_kind", "output", "errors", "execution_time", "attempts",
+    "cached", "finished_at",
+)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_STATUS = {s: s.value for s in JobStatus}  # faster than the enum's .value property
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_MAKE_DURABLE = (
+    "define the function in an importable module and submit it as 'module:function' "
+    "(or register it with @god.task) so any process can run it"
+)
+
+
+def to_us(dt: datetime) -> int:
+    """Microseconds since the Unix epoch: exact, and integers sort like the times."""
+    return (dt - EPOCH) // _US
+
+
+def from_us(us: int) -> datetime:
+    """The timezone-aware UTC datetime of :func:`to_us`."""
+    return EPOCH + timedelta(microseconds=us)
+
+
+def _plain_json(value: Any) -> bool:
+    # Exact types only: a tuple, an int subclass or a non-str key would come back changed
+    # from JSON, so those values are pickled instead and round-trip unchanged. Loops, not
+    # all(): this runs for every job added.
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if kind is list:
+        for item in value:  # noqa: SIM110 - all() with a generator is slower here
+            if type(item) not in _SCALARS and not _plain_json(item):
+                return False
+        return True
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or (type(item) not in _SCALARS and not _plain_json(item)):
+                return False
+        return True
+    return False
+
+
+def encode_value(value: Any) -> tuple[int, str | bytes | None]:
+    """``(kind, data)``: JSON text when ``value`` round-trips through JSON, else a pickle.
+
+    A value that can not be pickled is stored as :data:`LOST` with the reason, so one bad
+    output never stops a batch of writes.
+    """
+    if value is None:
+        return NONE, None
+    try:
+        if _plain_json(value):
+            return JSON, json.dumps(value)  # default arguments: json's cached encoder
+    except RecursionError:
+        pass  # too deep to check; let pickle try
+    try:
+        return PICKLE, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as e:  # pickle raises many types: TypeError, PicklingError, ...
+        return LOST, f"it could not be pickled ({type(e).__name__}: {e})"
+
+
+def _encode_durable(params: list[Any]) -> tuple[int, str | bytes | None]:
+    # A task given by name was validated to take JSON arguments, so skip the exactness
+    # check (as JSON has no tuple, a tuple comes back as a list); pickle what JSON refuses.
+    try:
+        return JSON, json.dumps(params)
+    except (TypeError, ValueError, RecursionError):
+        return encode_value(params)
+
+
+def _load(kind: int, data: Any) -> Any:
+    if kind == JSON:
+        return json.loads(data)
+    if kind == PICKLE:
+        return pickle.loads(data)
+    return None
+
+
+class NotStored:
+    """Stands in for a value that could not be written to, or read back from, the store."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"<value not stored: {self.reason}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NotStored) and other.reason == self.reason
+
+    def __hash__(self) -> int:
+        return hash(self.reason)
+
+
+def decode_value(kind: int, data: Any) -> Any:
+    """The value :func:`encode_value` wrote, or a :class:`NotStored` that says why not."""
+    if kind == LOST:
+        return NotStored(str(data))
+    try:
+        return _load(kind, data)
+    except Exception as e:  # e.g. a pickled class that is no longer importable
+        return NotStored(f"it could not be loaded ({type(e).__name__}: {e})")
+
+
+class LostCallable:
+    """Stands in for a job's live callable, whose code a store never keeps.
+
+    A job restored from a store gets one when its task was a callable (a function defined
+    in a notebook, a lambda), or when its arguments could not be saved. The job's
+    ``durable`` is then False; :func:`~godnb.models.job.task_reference` still gives the
+    original ``"module:qualname"`` (also in :attr:`reference`), and calling it raises
+    :class:`~godnb.errors.UnknownTask` with :attr:`message`, which says how to fix it.
+    """
+
+    def __init__(self, reference: str, reason: str | None = None) -> None:
+        self.reference = reference
+        self.reason = reason
+        module, _, qualname = reference.partition(":")
+        self.__module__ = module
+        self.__qualname__ = qualname or reference
+        self.__name__ = self.__qualname__.rpartition(".")[2]
+
+    @property
+    def args_saved(self) -> bool:
+        """False when the job's arguments were not stored (see :attr:`reason`)."""
+        return self.reason is None
+
+    @property
+    def message(self) -> str:
+        what = f"the task {self.reference!r}"
+        if self.reason:
+            return f"{what} can not run from the store: its arguments were not saved " \
+                   f"because {self.reason}; pass JSON or picklable arguments and {_MAKE_DURABLE}"
+        return f"{what} was a live callable (e.g. defined in a notebook), and a store keeps " \
+               f"no code, so it can not run after a restart or in another process; " \
+               f"{_MAKE_DURABLE}"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise UnknownTask(self.message)
+
+    def __repr__(self) -> str:
+        return f"<LostCallable {self.reference}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LostCallable) and (other.reference, other.reason) == (
+            self.reference, self.reason)
+
+    def __hash__(self) -> int:
+        return hash(self.reference)
+
+    def __reduce__(self) -> tuple[Callable[..., LostCallable], tuple[str, str | None]]:
+        return LostCallable, (self.reference, self.reason)
+
+
+def job_values(job: Job, owner: str | None = None) -> tuple[Any, ...]:
+    """The row that stores ``job``, in :data:`JOB_COLUMNS` order.
+
+    A live callable is kept as its reference only. This runs for every job added, so it
+    takes the short paths where it can.
+    """
+    payload = job.payload
+    task = payload["task"]
+    durable = type(task) is str
+    args, kwargs = payload["args"], payload["kwargs"]
+    if not (args or kwargs):
+        params_kind, params = NONE, None
+    elif durable:
+        params_kind, params = _encode_durable([args, kwargs])
+    else:
+        params_kind, params = encode_value([args, kwargs])
+    if isinstance(task, LostCallable) and task.reason and params_kind == NONE:
+        params_kind, params = LOST, task.reason  # re-adding a restored job keeps the why
+    progress = job.progress
+    created = to_us(job.created_at)
+    updated = created if job.updated_at is job.created_at else to_us(job.updated_at)
+    return (
+        job.job_id, _STATUS[job.status], job.priority, owner, 0,
+        task if durable else task_reference(task), int(durable), params_kind, params,
+        job.name, job.group, job.retries, job.backoff, job.timeout, job.backend,
+        job.attempts, json.dumps(job.tags) if job.tags else None, int(job.cache),
+        None if progress is None else progress.model_dump_json(), job.error, None,
+        created, updated,
+    )
+
+
+def job_row(job: Job, owner: str | None = None) -> dict[str, Any]:
+    """:func:`job_values` as a dict keyed by column name."""
+    return dict(zip(JOB_COLUMNS, job_values(job, owner), strict=True))
+
+
+def job_update(job: Job) -> dict[str, Any]:
+    """The columns :meth:`Store.update` writes for ``job``."""
+    progress = job.progress
+    return {
+        "job_id": job.job_id, "status": job.status.value, "attempts": job.attempts,
+        "progress": None if progress is None else progress.model_dump_json(),
+        "error": job.error, "updated_at": to_us(job.updated_at),
+    }
+
+
+def _params(row: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any], str | None]:
+    kind, data = row["params_kind"], row["params"]
+    if kind == NONE:
+        return [], {}, None
+    if kind == LOST:
+        return [], {}, str(data)
+    try:
+        args, kwargs = _load(kind, data)
+    except Exception as e:
+        return [], {}, f"they could not be loaded ({type(e).__name__}: {e})"
+    return list(args), dict(kwargs), None
+
+
+def job_from_row(row: Mapping[str, Any]) -> Job:
+    """Rebuild the :class:`Job` that :func:`job_row` stored."""
+    args, kwargs, problem = _params(row)
+    task: Any = row["task"]
+    if problem or not row["durable"]:
+        # Never hand back a runnable job with missing arguments: make it non-durable.
+        task = LostCallable(task, problem)
+    progress = row["progress"]
+    tags = row["tags"]
+    return Job.restore({
+        "job_id": row["job_id"], "name": row["name"], "group": row["job_group"],
+        "priority": row["priority"],
+        "payload": {"task": task, "args": args, "kwargs": kwargs},
+        "retries": row["retries"], "backoff": row["backoff"], "timeout": row["timeout"],
+        "backend": row["backend"], "status": row["status"], "attempts": row["attempts"],
+        "tags": json.loads(tags) if tags else [], "cache": bool(row["cache"]),
+        "progress": None if progress is None else Progress.model_validate_json(progress),
+        "error": row["error"],
+        "created_at": from_us(row["created_at"]), "updated_at": from_us(row["updated_at"]),
+    })
+
+
+def _errors_json(errors: Sequence[ErrorInfo]) -> str | None:
+    if not errors:
+        return None
+    return json.dumps([e.model_dump(mode="json") for e in errors], separators=(",", ":"))
+
+
+def _errors(data: str | None) -> list[ErrorInfo]:
+    return [ErrorInfo.model_validate(e) for e in json.loads(data)] if data else []
+
+
+def note_json(notes: str | None, note: ErrorInfo) -> str:
+    """``notes`` (a job row's error notes) with ``note`` appended."""
+    return _errors_json([*_errors(notes), note]) or "[]"
+
+
+def merge_notes(errors: str | None, notes: str | None) -> str | None:
+    """A result's ``errors`` preceded by the job's notes that the engine did not see.
+
+    Notes are errors the store itself recorded (an attempt interrupted by a dead process),
+    so an engine in a new process can not know them; they are kept in attempt order.
+    """
+    if not notes:
+        return errors
+    own = _errors(errors)
+    seen = {(e.type, e.message, e.attempt) for e in own}
+    extra = [n for n in _errors(notes) if (n.type, n.message, n.attempt) not in seen]
+    merged = sorted([*extra, *own], key=lambda e: e.attempt)  # stable: notes first
+    return _errors_json(merged)
+
+
+def result_row(result: Result, notes: str | None = None) -> dict[str, Any]:
+    """The row that stores ``result``; ``notes`` are the job's, merged into its errors."""
+    output_kind, output = encode_value(result.output)
+    return {
+        "job_id": result.job_id, "status": result.status.value,
+        "output_kind": output_kind, "output": output,
+        "errors": merge_notes(_errors_json(result.errors), notes),
+        "execution_time": result.execution_time, "attempts": result.attempts,
+        "cached": int(result.cached), "finished_at": to_us(result.finished_at),
+    }
+
+
+def result_from_row(row: Mapping[str, Any]) -> Result:
+    """Rebuild the :class:`Result` that :func:`result_row` stored."""
+    return Result(
+        job_id=row["job_id"], status=row["status"],
+        output=decode_value(row["output_kind"], row["output"]),
+        errors=_errors(row["errors"]), execution_time=row["execution_time"],
+        attempts=row["attempts"], cached=bool(row["cached"]),
+        finished_at=from_us(row["finished_at"]),
+    )
