@@ -30,10 +30,19 @@ class TaskSpec:
     name: str
     fn: Callable[..., Any]
     options: dict[str, Any] = field(default_factory=dict)
+    is_async: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "is_async", is_async_callable(self.fn))
 
 
 _tasks: dict[str, TaskSpec] = {}
 _lock = threading.Lock()
+# Specs of plain callables seen lately: submit() in a loop resolves the same function
+# again and again, and inspecting it costs microseconds. Bounded, so lambdas made in a
+# loop can not pile up.
+_callable_specs: dict[Any, TaskSpec] = {}
+_CALLABLE_CACHE_SIZE = 1024
 
 
 @overload
@@ -66,6 +75,7 @@ def task(fn: Callable[..., Any] | None = None, /, *, name: str | None = None,
         spec = TaskSpec(name or f.__name__, f, dict(options))
         with _lock:
             _tasks[spec.name] = spec
+            _callable_specs.pop(f, None)
         f.__godnb_task__ = spec  # type: ignore[attr-defined]
         return f
 
@@ -84,10 +94,22 @@ def resolve_task(task: str | Callable[..., Any]) -> TaskSpec:
     Raises :class:`UnknownTask` naming what was looked for and how to fix it.
     """
     if callable(task):
+        try:
+            cached = _callable_specs.get(task)
+        except TypeError:  # unhashable callable object
+            cached = None
+        if cached is not None:
+            return cached
         spec = getattr(task, "__godnb_task__", None)
-        if isinstance(spec, TaskSpec) and spec.fn is task:
-            return spec
-        return TaskSpec(task_reference(task), task)
+        if not (isinstance(spec, TaskSpec) and spec.fn is task):
+            spec = TaskSpec(task_reference(task), task)
+        try:
+            if len(_callable_specs) >= _CALLABLE_CACHE_SIZE:
+                _callable_specs.clear()
+            _callable_specs[task] = spec
+        except TypeError:
+            pass
+        return spec
     spec = _tasks.get(task)
     if spec is not None:
         return spec

@@ -345,14 +345,17 @@ class Job(_Model):
         """True when the task is given by name, so another process can run it."""
         return isinstance(self.task, str)
 
-    def derive(self, payload: dict[str, Any]) -> Job:
-        """A copy with a fresh id and another payload, for the engine's ``map`` fast path.
+    def derive(self, payload: dict[str, Any], now: datetime | None = None) -> Job:
+        """A copy with a fresh id, another payload (and ``now`` as its timestamps).
 
-        ``payload`` must already be valid (``validate_payload``): this skips pydantic's
-        validation of the fields copied from ``self``, which is already a valid job.
+        The engine's fast path for many jobs with the same options. ``payload`` must
+        already be valid (``validate_payload``): this skips pydantic's validation of the
+        fields copied from ``self``, which is already a valid job.
         """
         new = Job.__new__(Job)
         state = {**self.__dict__, "job_id": new_job_id(), "payload": payload}
+        if now is not None:
+            state["created_at"] = state["updated_at"] = now
         if state["tags"]:
             state["tags"] = list(state["tags"])
         object.__setattr__(new, "__dict__", state)
