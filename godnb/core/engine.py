@@ -457,7 +457,7 @@ def _merge_options(spec: TaskSpec, options: dict[str, Any]) -> dict[str, Any]:
     merged = {k: (v if v is not None else spec.options.get(k)) for k, v in options.items()}
     merged["priority"] = merged["priority"] or 0
     merged["group"] = merged["group"] or "default"
-    merged["tags"] = list(merged["tags"] or ())
+    merged["tags"] = tuple(merged["tags"] or ())
     if merged["name"] is None:
         merged["name"] = spec.name.rpartition(":")[2] if ":" in spec.name else spec.name
     return merged

@@ -58,7 +58,7 @@ class JobHandle:
         self.finished = False
         self.cached = False
         self.output: Any = None
-        self.errors: list[ErrorInfo] = []
+        self.errors: list[ErrorInfo] = _NO_ERRORS  # replaced on the first error
         self.error: BaseException | None = None  # the live exception of a failed job
         self.execution_time = 0.0
         self._event: threading.Event | None = None
@@ -125,7 +125,7 @@ class JobHandle:
         """The error the job ended with (None if it completed)."""
         try:
             self.result(timeout)
-        except (JobFailed, JobCancelled) as e:
+        except (JobFailed, JobCancelled, JobTimeout) as e:  # JobTimeout: not a JobFailed
             return e
         return None
 
@@ -204,6 +204,9 @@ class JobHandle:
         from godnb.core.display import mimebundle
 
         return mimebundle(self)
+
+
+_NO_ERRORS: list[ErrorInfo] = []  # shared and never appended to: see Runtime._attempt_failed
 
 
 def _set_done(fut: asyncio.Future[None]) -> None:

@@ -218,6 +218,8 @@ class Runtime:
         info = ErrorInfo(type=type(error).__name__, message=str(error),
                          traceback=tb if tb is not None else format_traceback(error),
                          attempt=run.attempt)
+        if not handle.errors:
+            handle.errors = []
         handle.errors.append(info)
         job.__dict__["error"] = str(info)
         policy = handle.policy or _policy_for(job)
@@ -299,6 +301,7 @@ class Runtime:
         job = handle.job
         before = job.status
         job.transition(status)
+        handle.run = None
         self.counts[before] -= 1
         self.counts[status] += 1
         del self.active[handle.job_id]

@@ -180,8 +180,12 @@ def validate_payload(value: Any, check_json: bool = True) -> dict[str, Any]:
         )
     if kwargs and (not isinstance(kwargs, Mapping) or not all(type(k) is str for k in kwargs)):
         raise ValueError("payload.kwargs must be a dict with string keys")
-    args = list(args)
-    kwargs = dict(kwargs)
+    # Tuples stay tuples: once their items are atomic the GC stops tracking them, which
+    # matters with 100,000s of queued jobs. JSON writes both as arrays.
+    if type(args) is not tuple:
+        args = list(args)
+    if type(kwargs) is not dict:
+        kwargs = dict(kwargs)
     if check_json and isinstance(task, str) and (args or kwargs):
         problem = _json_problem(args, "payload.args") or _json_problem(kwargs, "payload.kwargs")
         if problem:
@@ -281,7 +285,7 @@ class Job(_Model):
     backend: str | None = None
     status: JobStatus = JobStatus.PENDING
     attempts: int = Field(default=0, ge=0)
-    tags: list[str] = Field(default_factory=list)
+    tags: tuple[str, ...] = ()
     cache: bool = False
     progress: Progress | None = None
     error: str | None = None
@@ -320,6 +324,8 @@ class Job(_Model):
         return payload
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if type(self.__pydantic_fields_set__) is frozenset:  # shared by derive()
+            object.__setattr__(self, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
         if name == "status":
             value = JobStatus(value)
             check_transition(self.status, value, self.job_id)
@@ -356,10 +362,13 @@ class Job(_Model):
         state = {**self.__dict__, "job_id": new_job_id(), "payload": payload}
         if now is not None:
             state["created_at"] = state["updated_at"] = now
-        if state["tags"]:
-            state["tags"] = list(state["tags"])
         object.__setattr__(new, "__dict__", state)
-        object.__setattr__(new, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
+        # Shared and frozen (one object less per job for the GC); __setattr__ thaws it.
+        fields_set = self.__pydantic_fields_set__
+        if type(fields_set) is not frozenset:
+            fields_set = frozenset(fields_set)
+            object.__setattr__(self, "__pydantic_fields_set__", fields_set)
+        object.__setattr__(new, "__pydantic_fields_set__", fields_set)
         object.__setattr__(new, "__pydantic_extra__", None)
         object.__setattr__(new, "__pydantic_private__", None)
         return new

@@ -229,7 +229,7 @@ def test_fluent_builder_sets_options(eng: Engine) -> None:
     assert h.result(timeout=30) == 8
     job = h.job
     assert (job.priority, job.retries, job.backoff, job.timeout, job.backend, job.group,
-            job.name, job.tags) == (5, 3, 0.5, 2.0, "thread", "alice", "dbl", ["x"])
+            job.name, job.tags) == (5, 3, 0.5, 2.0, "thread", "alice", "dbl", ("x",))
 
 
 def test_builder_passes_reserved_names_to_the_function(eng: Engine) -> None:

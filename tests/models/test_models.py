@@ -143,6 +143,6 @@ def test_derive_copies_options_with_fresh_id() -> None:
     base = Job(payload={"task": "t", "args": [1]}, priority=4, tags=["x"])
     child = base.derive({"task": "t", "args": [2], "kwargs": {}})
     assert child.job_id != base.job_id
-    assert (child.priority, child.payload["args"], child.tags) == (4, [2], ["x"])
-    child.tags.append("y")
-    assert base.tags == ["x"]
+    assert (child.priority, child.payload["args"], child.tags) == (4, [2], ("x",))
+    child.priority = 7  # a shared, frozen fields-set is thawed on assignment
+    assert base.priority == 4 and "priority" in child.model_fields_set
