@@ -9,16 +9,15 @@ import argparse
 import asyncio
 import statistics
 import sys
-import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, wait
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import table, verdict  # noqa: E402
+from _common import table, verdict
 
-import godnb as god  # noqa: E402
+import godnb as god
 
 WORKERS = 4
 
@@ -141,7 +140,7 @@ def main() -> None:
     n = 100_000 // k
     rows.append(ratio_row(f"eng.map thread x{WORKERS} vs ThreadPoolExecutor", n,
                           med(tpe_submit, n), med(eng_map, n), 0.7))
-    rows.append(ratio_row(f"eng.submit loop vs ThreadPoolExecutor", n,
+    rows.append(ratio_row("eng.submit loop vs ThreadPoolExecutor", n,
                           med(tpe_submit, n), med(eng_submit, n), 0.5))
     m = 10_000 // k
     rows.append(ratio_row("process map x2 vs ProcessPoolExecutor(2)", m,
@@ -151,7 +150,7 @@ def main() -> None:
     d = dask_map(10_000 // k)
     if d is not None:
         ours = med(eng_map, 10_000 // k)
-        rows.append((f"eng.map vs dask LocalCluster(processes=False)", f"{10_000 // k:,}",
+        rows.append(("eng.map vs dask LocalCluster(processes=False)", f"{10_000 // k:,}",
                      f"{10_000 // k / d:,.0f}/s", f"{10_000 // k / ours:,.0f}/s",
                      f"{d / ours:.2f}x", "(for scale)"))
     print(table("Engine throughput (ratio = godnb / baseline; higher is better)", rows,

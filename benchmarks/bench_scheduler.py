@@ -16,10 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import table, verdict  # noqa: E402
+from _common import table, verdict
 
-from godnb.core.scheduler import Scheduler  # noqa: E402
-from godnb.models import Job  # noqa: E402
+from godnb.core.scheduler import Scheduler
+from godnb.models import Job
 
 
 def make_jobs(n: int, groups: int = 4, priorities: int = 8) -> list[Job]:

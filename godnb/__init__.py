@@ -96,6 +96,6 @@ def submit(fn: Any, /, *args: Any, **kwargs: Any) -> JobHandle:
     return default_engine().submit(fn, *args, **kwargs)
 
 
-def map(fn: Any, /, *iterables: Any, **options: Any) -> JobGroup:  # noqa: A001
+def map(fn: Any, /, *iterables: Any, **options: Any) -> JobGroup:
     """``default_engine().map(...)``: one job per item on the default engine."""
     return default_engine().map(fn, *iterables, **options)

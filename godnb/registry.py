@@ -11,6 +11,7 @@ error instead of failing.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 from dataclasses import dataclass
@@ -40,7 +41,21 @@ class PluginInfo:
 
 _registry: dict[tuple[str, str], PluginInfo] = {}
 _lock = threading.Lock()
+_load_lock = threading.Lock()  # one loader at a time; the others wait for a full list
 _entry_points_loaded = False
+
+# Modules whose import registers godnb's own plugins. ``import godnb`` does not import all
+# of them (the process pool and the pipeline load on first use), so listing and lookup
+# import them first: a fresh session's ``god.plugins()`` then shows every built-in.
+BUILTIN_MODULES = (
+    "godnb.core.executor",
+    "godnb.concurrency.threads",
+    "godnb.concurrency.async_tasks",
+    "godnb.concurrency.processes",
+    "godnb.storage.state",
+    "godnb.core.pipeline_stages",
+    "godnb.core.pipeline_parallel",
+)
 
 
 class Plugin:
@@ -58,7 +73,8 @@ class Plugin:
             cls.plugin_name = name
             if not cls.plugin_kind:
                 raise TypeError(f"{cls.__name__}: a named plugin needs a kind")
-            _register(PluginInfo(cls.plugin_kind, name, cls, f"{cls.__module__}.{cls.__qualname__}"))
+            _register(PluginInfo(cls.plugin_kind, name, cls,
+                                 f"{cls.__module__}.{cls.__qualname__}"))
 
 
 def _register(info: PluginInfo) -> None:
@@ -67,47 +83,92 @@ def _register(info: PluginInfo) -> None:
 
 
 def load_entry_points() -> None:
-    """Import the ``godnb.plugins`` entry points once; broken ones are recorded, not raised."""
+    """Import the built-in plugin modules and the ``godnb.plugins`` entry points, once.
+
+    A broken plugin is recorded with its error (see :func:`plugins`), never raised: a bad
+    third-party package must not break godnb.
+    """
     global _entry_points_loaded
     if _entry_points_loaded:
         return
-    _entry_points_loaded = True
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+    with _load_lock:
+        if _entry_points_loaded:
+            return
+        for module in BUILTIN_MODULES:
+            _import_builtin(module)
         try:
-            obj = ep.load()
-        except Exception as e:  # a broken plugin must not break godnb
-            log.warning("plugin %r (%s) failed to load: %s", ep.name, ep.value, e)
-            _register(PluginInfo("unknown", ep.name, None, f"entry point {ep.value}",
-                                 f"{type(e).__name__}: {e}"))
-            continue
-        kind = getattr(obj, "plugin_kind", "") or "unknown"
-        _register(PluginInfo(kind, getattr(obj, "plugin_name", "") or ep.name,
-                             obj if isinstance(obj, type) else None,
-                             f"entry point {ep.value}"))
+            eps = list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+        except Exception as e:  # broken installed metadata
+            log.warning("could not read the %r entry points: %s", ENTRY_POINT_GROUP, e)
+            eps = []
+        for ep in eps:
+            _load_entry_point(ep)
+        _entry_points_loaded = True
+
+
+def _import_builtin(module: str) -> None:
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name != module:  # the module is there but an import inside it is not
+            _broken(module.rpartition(".")[2], f"module {module}", e)
+    except Exception as e:
+        _broken(module.rpartition(".")[2], f"module {module}", e)
+
+
+def _load_entry_point(ep: Any) -> None:
+    name = getattr(ep, "name", "?")
+    value = getattr(ep, "value", "?")
+    try:
+        obj = ep.load()
+    except Exception as e:  # a broken plugin must not break godnb
+        _broken(name, f"entry point {value}", e)
+        return
+    kind = getattr(obj, "plugin_kind", "") or "unknown"
+    _register(PluginInfo(kind, getattr(obj, "plugin_name", "") or name,
+                         obj if isinstance(obj, type) else None, f"entry point {value}"))
+
+
+def _broken(name: str, source: str, exc: BaseException) -> None:
+    log.warning("plugin %r (%s) failed to load: %s: %s", name, source, type(exc).__name__, exc)
+    _register(PluginInfo("unknown", name, None, source, f"{type(exc).__name__}: {exc}"))
 
 
 def plugins(kind: str | None = None) -> list[PluginInfo]:
-    """Every registered plugin (optionally of one kind), sorted by kind and name."""
+    """Every registered plugin (optionally of one kind), sorted by kind and name.
+
+    Each :class:`PluginInfo` says where the plugin came from (``source``: a class path or
+    ``"entry point module:attr"``); a plugin that failed to load has kind ``"unknown"``,
+    no class and its ``error``, and is listed whatever ``kind`` asks for.
+
+    Example:
+        >>> "thread" in [p.name for p in plugins("executor")]
+        True
+    """
     load_entry_points()
     with _lock:
         items = list(_registry.values())
-    return sorted((p for p in items if kind is None or p.kind == kind),
+    return sorted((p for p in items if kind is None or p.kind == kind or not p.ok),
                   key=lambda p: (p.kind, p.name))
 
 
 def plugin_names(kind: str) -> list[str]:
     """Names of the working plugins of one kind."""
-    return [p.name for p in plugins(kind) if p.ok]
+    return [p.name for p in plugins(kind) if p.ok and p.kind == kind]
 
 
 def get_plugin(kind: str, name: str) -> type:
-    """The class registered as ``name``; ValueError listing the valid names otherwise."""
+    """The class registered as ``name``; ValueError listing the valid names otherwise.
+
+    If a plugin of that name failed to load, the message carries its error.
+    """
     info = _registry.get((kind, name))
     if info is None:
         load_entry_points()
-        info = _registry.get((kind, name))
+        info = _registry.get((kind, name)) or _registry.get(("unknown", name))
     if info is None or info.cls is None:
         valid = ", ".join(repr(n) for n in plugin_names(kind))
-        why = f" ({info.error})" if info is not None and info.error else ""
+        why = (f" (the plugin {name!r} from {info.source} failed to load: {info.error})"
+               if info is not None and info.error else "")
         raise ValueError(f"unknown {kind} {name!r}{why}; valid names: {valid}")
     return info.cls

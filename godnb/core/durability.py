@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from godnb.core.handles import JobHandle
@@ -54,6 +55,11 @@ class Durability:
         self._rt = engine._rt
         self._dirty: dict[str, JobHandle] = {}
         self._dirty_lock = threading.Lock()
+        # One batch is written at a time, and a claim in flight holds _claim_lock: together
+        # they let release() and stop_polling() know no stale write or late claim follows.
+        self._flush_lock = threading.Lock()
+        self._claim_lock = threading.Lock()
+        self._detached: set[str] = set()  # released jobs: never written again
         self._can_run_cache: dict[str, tuple[bool, float]] = {}
         self._stop = threading.Event()
         self._claiming = True
@@ -74,6 +80,8 @@ class Durability:
 
     def changed(self, handle: JobHandle) -> None:
         """Mark a job for the next write-behind batch (called under the runtime lock)."""
+        if self._detached and handle.job_id in self._detached:
+            return
         self._dirty[handle.job_id] = handle
 
     def cancel_elsewhere(self, job_id: str) -> bool:
@@ -82,9 +90,44 @@ class Durability:
         return status is not None and not (status.is_terminal and
                                            status is not JobStatus.CANCELLED)
 
-    def stop_polling(self) -> None:
-        """Take no more jobs from the store (shutdown has begun)."""
+    def stop_polling(self, timeout: float = 10.0) -> None:
+        """Take no more jobs from the store (shutdown has begun).
+
+        Returns once no claim is in flight (or after ``timeout`` seconds), so the jobs this
+        engine holds are all it will get. Cancel requests are still applied.
+        """
         self._claiming = False
+        if self._claim_lock.acquire(timeout=timeout):
+            self._claim_lock.release()
+
+    def release(self, job_ids: Iterable[str]) -> list[str]:
+        """Give jobs that have not ended back to the store as unowned pending.
+
+        For a graceful shutdown: each job is cancelled *in this engine* (a process job is
+        killed, a thread job flagged, a pending one never starts) but that cancel is never
+        written, so the store keeps the job pending for another engine. A job that ends
+        while this runs keeps its outcome and is not released. Returns the released ids.
+        """
+        ids = list(dict.fromkeys(job_ids))
+        # Under _flush_lock: no batch holding an older state of these jobs is in flight.
+        with self._flush_lock, self._rt.lock:
+            ids = [i for i in ids if i in self._rt.active]
+            self._detached.update(ids)
+            for job_id in ids:
+                self._dirty.pop(job_id, None)
+        released = []
+        for job_id in ids:
+            if self._rt.cancel(job_id):
+                released.append(job_id)
+                continue
+            with self._rt.lock:  # it ended meanwhile: write its outcome after all
+                self._detached.discard(job_id)
+                handle = self._rt.get(job_id)
+                if handle is not None:
+                    self._dirty[job_id] = handle
+        if released:
+            self.store.release(released, self.owner)
+        return released
 
     def close(self) -> None:
         """Flush, give back any job not finished, and close the store."""
@@ -110,13 +153,14 @@ class Durability:
 
     def flush(self) -> None:
         """Write every dirty job (and the results of finished ones) in one batch."""
-        with self._rt.lock:
-            if not self._dirty:
-                return
-            batch, self._dirty = self._dirty, {}
-            jobs = [h.job.model_copy() for h in batch.values()]
-            results = [h.outcome for h in batch.values() if h.finished]
-        self.store.update(jobs, [r for r in results if r is not None])
+        with self._flush_lock:
+            with self._rt.lock:
+                if not self._dirty:
+                    return
+                batch, self._dirty = self._dirty, {}
+                jobs = [h.job.model_copy() for h in batch.values()]
+                results = [h.outcome for h in batch.values() if h.finished]
+            self.store.update(jobs, [r for r in results if r is not None])
 
     def _poll(self, now: float) -> None:
         if now - self._last["heartbeat"] >= _HEARTBEAT_EVERY:
@@ -133,7 +177,9 @@ class Durability:
                 self._rt.cancel(job_id)
             self.store.clear_cancel(cancels)
         if self._claiming:
-            self._claim()
+            with self._claim_lock:
+                if self._claiming:
+                    self._claim()
 
     def _claim(self) -> None:
         rt = self._rt

@@ -11,7 +11,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from godnb.errors import JobCancelled, JobFailed, JobTimeout, LoopBlockingError
+from godnb.errors import JobCancelled, JobFailed, JobTimeout
 from godnb.models.events import JobEvent
 from godnb.models.job import Job, JobStatus, Progress
 from godnb.models.result import ErrorInfo, Result
@@ -34,10 +34,32 @@ class JobHandle:
         1024
     """
 
-    __slots__ = ("__weakref__", "_callbacks", "_event", "_runtime", "_waiters", "args",
-                 "cache_key", "error", "errors", "execution_time", "finished", "fn", "group", "job",
-                 "job_id", "jobgroup", "kwargs", "output", "policy", "priority", "retry_timer", "run",
-                 "submitted", "cached")
+    __slots__ = (
+        "__weakref__",
+        "_callbacks",
+        "_event",
+        "_runtime",
+        "_waiters",
+        "args",
+        "cache_key",
+        "cached",
+        "error",
+        "errors",
+        "execution_time",
+        "finished",
+        "fn",
+        "group",
+        "job",
+        "job_id",
+        "jobgroup",
+        "kwargs",
+        "output",
+        "policy",
+        "priority",
+        "retry_timer",
+        "run",
+        "submitted",
+    )
 
     def __init__(self, runtime: Runtime, job: Job, fn: Callable[..., Any],
                  args: tuple[Any, ...], kwargs: dict[str, Any], submitted: float) -> None:

@@ -4,4 +4,6 @@ from godnb.models.events import EventKind, JobEvent
 from godnb.models.job import TERMINAL, Job, JobStatus, Progress
 from godnb.models.result import ErrorInfo, Result
 
-__all__ = ["TERMINAL", "ErrorInfo", "EventKind", "Job", "JobEvent", "JobStatus", "Progress", "Result"]
+__all__ = [
+    "TERMINAL", "ErrorInfo", "EventKind", "Job", "JobEvent", "JobStatus", "Progress", "Result",
+]

@@ -28,7 +28,10 @@ def fatal() -> None:
 
 def fail_until(path: str, succeed_on: int) -> str:
     """Fails with ConnectionError until called ``succeed_on`` times (counted in a file)."""
-    n = int(open(path).read() or 0) + 1 if os.path.exists(path) else 1
+    n = 1
+    if os.path.exists(path):
+        with open(path) as f:
+            n = int(f.read() or 0) + 1
     with open(path, "w") as f:
         f.write(str(n))
     if n < succeed_on:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import threading
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from itertools import count
+from itertools import count, pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -182,7 +182,7 @@ def test_property_exactly_once_priority_and_fair(operations: list[tuple]) -> Non
         by_prio[j.priority].append(j)
     for jobs in by_prio.values():
         remaining = Counter(j.group for j in jobs)
-        for a, b in zip(jobs, jobs[1:], strict=False):
+        for a, b in pairwise(jobs):
             remaining[a.group] -= 1
             if sum(1 for n in remaining.values() if n > 0) > 1 and remaining[a.group] > 0:
                 assert a.group != b.group
