@@ -48,6 +48,7 @@ class Durability:
         opened = open_store(store)
         assert opened is not None
         self.store: Store = opened
+        self._owns_store = not isinstance(store, Store)  # a store you pass stays open
         self.engine = engine
         self.owner = engine.id
         self.poll_interval = poll_interval
@@ -135,7 +136,10 @@ class Durability:
         self._thread.join(timeout=10)
         self.flush()
         self.store.unregister_engine(self.owner)
-        self.store.close()
+        if self._owns_store:
+            self.store.close()
+        else:
+            self.store.flush()
         self._rt.persist = None
 
     # -- the background thread -----------------------------------------------------------
@@ -158,9 +162,12 @@ class Durability:
                 if not self._dirty:
                     return
                 batch, self._dirty = self._dirty, {}
-                jobs = [h.job.model_copy() for h in batch.values()]
-                results = [h.outcome for h in batch.values() if h.finished]
-            self.store.update(jobs, [r for r in results if r is not None])
+            # The live job objects are written without copying: a field that changes while
+            # the store encodes them marks the job dirty again, so the next batch writes its
+            # newer state; finished jobs no longer change.
+            handles = list(batch.values())
+            results = [h.outcome for h in handles if h.finished]
+            self.store.update([h.job for h in handles], [r for r in results if r is not None])
 
     def _poll(self, now: float) -> None:
         if now - self._last["heartbeat"] >= _HEARTBEAT_EVERY:
