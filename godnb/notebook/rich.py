@@ -1,0 +1,186 @@
+"""Rich display of godnb objects: a live widget plus ``text/plain`` and ``text/html``.
+
+Installed into :mod:`godnb.core.display` when ``godnb.notebook`` is imported. In a kernel
+with ipywidgets, a handle, group, engine, profile table or pipeline displays as its live
+view *and* static fallbacks in one bundle (JupyterLab shows the widget; nbval, nbconvert
+and GitHub use the text and HTML). Without ipywidgets the bundle is the HTML and text
+alone, with a hint to install ``godnb[notebook]``; outside a kernel (a terminal
+IPython) no widget is built.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from godnb.core import display
+from godnb.core.engine import Engine
+from godnb.core.handles import JobGroup, JobHandle
+from godnb.notebook.formatters import (
+    format_engine_html,
+    format_engine_text,
+    format_group_html,
+    format_group_text,
+    format_job_html,
+    format_job_text,
+    format_pipeline_html,
+    format_pipeline_text,
+    format_profile_html,
+    format_profile_text,
+)
+from godnb.notebook.snapshots import (
+    snapshot_engine,
+    snapshot_group,
+    snapshot_job,
+    snapshot_pipeline,
+)
+from godnb.utils.timing import ProfileTable
+
+__all__ = ["Report", "in_kernel", "install", "kind_of", "render", "static_bundle",
+           "use_widgets", "widgets_available", "widgets_enabled"]
+
+HINT_HTML = ('<div style="color:#757575;font-size:11px">live view unavailable: '
+             '<code>pip install "godnb[notebook]"</code></div>')
+VIEW_KINDS = ("job", "group", "queue", "engine", "profile", "pipeline")
+
+_forced: bool | None = None
+
+
+class Report:
+    """A static display: plain text plus HTML (what ``%god status`` returns).
+
+    Example:
+        >>> r = Report("3 jobs", "<b>3 jobs</b>")
+        >>> repr(r), r._repr_html_()
+        ('3 jobs', '<b>3 jobs</b>')
+    """
+
+    def __init__(self, text: str, html: str) -> None:
+        self.text = text
+        self.html = html
+
+    def __repr__(self) -> str:
+        return self.text
+
+    __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, str]:
+        return {"text/plain": self.text, "text/html": self.html}
+
+
+def widgets_available() -> bool:
+    """True when ipywidgets can be imported (it is not imported here)."""
+    return "ipywidgets" in sys.modules or importlib.util.find_spec("ipywidgets") is not None
+
+
+def in_kernel() -> bool:
+    """True inside a Jupyter kernel (an IPython shell with a kernel attached)."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    shell = ipython.get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def use_widgets(flag: bool | None) -> None:
+    """Force widgets on or off in displays (None: automatic, i.e. only in a kernel)."""
+    global _forced
+    _forced = flag
+
+
+def widgets_enabled() -> bool:
+    if _forced is not None:
+        return _forced and widgets_available()
+    return in_kernel() and widgets_available()
+
+
+def _is_pipeline(obj: Any) -> bool:
+    cls = type(obj)
+    return (cls.__name__ == "Pipeline" or cls.__module__.endswith(".pipeline")) \
+        and callable(getattr(obj, "profile", None))
+
+
+def kind_of(obj: Any) -> str | None:
+    """Which view displays ``obj``: job, group, engine, profile, pipeline; or None."""
+    if isinstance(obj, JobHandle):
+        return "job"
+    if isinstance(obj, JobGroup):
+        return "group"
+    if isinstance(obj, Engine):
+        return "engine"
+    if isinstance(obj, ProfileTable):
+        return "profile"
+    if _is_pipeline(obj):
+        return "pipeline"
+    return None
+
+
+_STATIC: dict[str, Callable[[Any], tuple[str, str]]] = {
+    "job": lambda h: _both(snapshot_job(h), format_job_text, format_job_html),
+    "group": lambda g: _both(snapshot_group(g), format_group_text, format_group_html),
+    "engine": lambda e: _both(snapshot_engine(e), format_engine_text, format_engine_html),
+    "profile": lambda t: (format_profile_text(t), format_profile_html(t)),
+    "pipeline": lambda p: _both(snapshot_pipeline(p), format_pipeline_text,
+                                format_pipeline_html),
+}
+
+
+def _both(snapshot: Any, text: Callable[[Any], str], html: Callable[[Any], str]
+          ) -> tuple[str, str]:
+    return text(snapshot), html(snapshot)
+
+
+def static_bundle(obj: Any) -> dict[str, str] | None:
+    """``text/plain`` and ``text/html`` of ``obj`` without any widget; None if unknown."""
+    kind = kind_of(obj)
+    if kind is None:
+        return None
+    text, html = _STATIC[kind](obj)
+    return {"text/plain": text, "text/html": html}
+
+
+def render(obj: Any) -> dict[str, Any] | None:
+    """The renderer installed into ``godnb.core.display``: widget + text + HTML."""
+    kind = kind_of(obj)
+    if kind is None:
+        return None
+    if widgets_enabled():
+        from godnb.notebook.widgets import make_view
+
+        bundle: dict[str, Any] = make_view(kind, obj)._repr_mimebundle_()
+        return bundle
+    static = static_bundle(obj)
+    assert static is not None
+    if not widgets_available():
+        static["text/html"] += HINT_HTML
+    return static
+
+
+def _make_view(kind: str) -> Callable[..., Any]:
+    def factory(obj: Any, **kwargs: Any) -> Any:
+        from godnb.notebook.widgets import make_view
+
+        return make_view(kind, obj, **kwargs)
+
+    factory.__name__ = f"{kind}_view"
+    return factory
+
+
+def install() -> None:
+    """Make godnb objects display richly (idempotent)."""
+    display.set_renderer(render)
+    for kind in VIEW_KINDS:
+        display.register_view(kind, _make_view(kind))
+
+
+def register_formatters(shell: Any) -> None:
+    """Teach IPython to show a :class:`ProfileTable` (it has no ``_repr_mimebundle_``)."""
+    formatter = getattr(getattr(shell, "display_formatter", None), "mimebundle_formatter", None)
+    if formatter is not None:
+        formatter.for_type(ProfileTable, render)
+
