@@ -79,6 +79,7 @@ __all__ = [
     "check_cancelled",
     "configure_logging",
     "default_engine",
+    "load_ipython_extension",
     "map",
     "metrics",
     "plugins",

@@ -174,9 +174,9 @@ class Engine:
         calls = [(tuple(args), {}) for args in zip(*iterables, strict=False)]
         options = dict(priority=priority, retries=retries, timeout=timeout, backend=backend,
                        group=group, name=name, tags=tags, cache=cache)
-        group = JobGroup(name=name or _task_label(fn))
-        self._submit(fn, calls, options, group)
-        return group
+        jobs = JobGroup(name=name or _task_label(fn))
+        self._submit(fn, calls, options, jobs)
+        return jobs
 
     def _submit(self, fn: Callable[..., Any] | str,
                 calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
@@ -274,6 +274,16 @@ class Engine:
             return handles
         wanted = JobStatus(status)
         return [h for h in handles if h.job.status is wanted]
+
+    def running(self) -> list[JobHandle]:
+        """Handles of the jobs running now."""
+        with self._rt.lock:
+            return list(self._rt.running.values())
+
+    def pending(self, n: int = 20) -> list[JobHandle]:
+        """The next ``n`` queued jobs, in the order they will start (across backends)."""
+        with self._rt.lock:
+            return self._rt.top_pending(n)
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a job by id; False if it ended already or is unknown."""

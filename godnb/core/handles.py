@@ -93,6 +93,11 @@ class JobHandle:
         return self.job.status
 
     @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop of the engine that runs this job."""
+        return self._runtime.loop
+
+    @property
     def name(self) -> str:
         return self.job.task_name
 
@@ -243,6 +248,17 @@ class JobGroup(Sequence[JobHandle]):
         self.handles: list[JobHandle] = []
         self.name = name
         self._done = 0  # bumped by the runtime, under its lock, as each job ends
+        self._ended_as = {s: 0 for s in (JobStatus.COMPLETED, JobStatus.FAILED,
+                                         JobStatus.CANCELLED)}
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop of the engine running these jobs (None for an empty group)."""
+        return self.handles[0].loop if self.handles else None
+
+    def _ended(self, status: JobStatus) -> None:
+        self._done += 1
+        self._ended_as[status] += 1
 
     def _attach(self, handles: list[JobHandle]) -> None:
         """Adopt handles before they are queued, so no ending is missed."""
@@ -272,11 +288,12 @@ class JobGroup(Sequence[JobHandle]):
         return self._done >= len(self.handles)
 
     def counts(self) -> dict[str, int]:
-        """Jobs per status."""
-        out = {s.value: 0 for s in JobStatus}
-        for h in self.handles:
-            out[h.status.value] += 1
-        return out
+        """Jobs per status (kept as jobs end: no scan of the handles)."""
+        out = {s.value: n for s, n in self._ended_as.items()}
+        running = sum(1 for h in self.handles if h.run is not None) if not self.done() else 0
+        out["running"] = running
+        out["pending"] = len(self.handles) - self._done - running
+        return {s.value: out[s.value] for s in JobStatus}
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every job ended (True) or ``timeout`` passes (False)."""

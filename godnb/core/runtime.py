@@ -11,6 +11,8 @@ every stream sees a job's changes in order; executors are called outside it.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import threading
 import time
@@ -60,6 +62,7 @@ class Runtime:
         self.executors = executors
         self.schedulers: dict[str, Scheduler[JobHandle]] = {n: Scheduler() for n in executors}
         self.active: dict[str, JobHandle] = {}
+        self.running: dict[str, JobHandle] = {}  # the active ones with an attempt under way
         self.recent: OrderedDict[str, JobHandle] = OrderedDict()
         self.keep_finished = keep_finished
         self.max_pending = max_pending
@@ -109,6 +112,7 @@ class Runtime:
             run = Run(job, handle.fn, handle.args, handle.kwargs, job.attempts, backend, now,
                       self)
             handle.run = run
+            self.running[handle.job_id] = handle
             if job.timeout is not None:
                 run.timer = self.timers.call_later(job.timeout, self._on_timeout, handle, run)
             if self.hub.active:
@@ -230,6 +234,7 @@ class Runtime:
             self.counts[_RUNNING] -= 1
             self.counts[_PENDING] += 1
             handle.run = None
+            self.running.pop(handle.job_id, None)
             if self.hub.active:
                 self._emit(handle, EventKind.RETRYING,
                            f"attempt {run.attempt} failed ({info}); retry in {delay:.3g} s")
@@ -302,6 +307,7 @@ class Runtime:
         before = job.status
         job.transition(status)
         handle.run = None
+        self.running.pop(handle.job_id, None)
         self.counts[before] -= 1
         self.counts[status] += 1
         del self.active[handle.job_id]
@@ -310,7 +316,8 @@ class Runtime:
         if len(recent) > self.keep_finished:
             recent.popitem(last=False)
         if handle.jobgroup is not None:
-            handle.jobgroup._done += 1
+            handle.jobgroup._ended(status)
+            handle.jobgroup = None  # else a kept finished handle pins its whole map()
         callbacks = handle._resolve()
         if self.hub.active:
             self._emit(handle, _FINAL_KIND[status], job.error if status is _FAILED else None)
@@ -410,6 +417,11 @@ class Runtime:
 
     def pending_count(self) -> int:
         return self.counts[_PENDING]
+
+    def top_pending(self, n: int) -> list[JobHandle]:
+        """The next ``n`` queued jobs in priority order, across backends."""
+        tops = [s.top(n) for s in self.schedulers.values() if len(s)]
+        return list(itertools.islice(heapq.merge(*tops, key=lambda h: -h.priority), n))
 
     # -- shutting down -----------------------------------------------------------------
     def cancel_all(self) -> int:

@@ -41,9 +41,6 @@ def view_loop(owner: Any = None) -> asyncio.AbstractEventLoop | None:
     engine_loop = getattr(owner, "loop", None)
     if isinstance(engine_loop, asyncio.AbstractEventLoop):
         return engine_loop
-    runtime = getattr(owner, "_runtime", None)  # a JobHandle: no public engine link yet
-    if runtime is not None:
-        return runtime.loop  # type: ignore[no-any-return]
     return None
 
 
