@@ -112,7 +112,11 @@ class Durability:
         ids = list(dict.fromkeys(job_ids))
         # Under _flush_lock: no batch holding an older state of these jobs is in flight.
         with self._flush_lock, self._rt.lock:
-            ids = [i for i in ids if i in self._rt.active]
+            active = self._rt.active
+            # Pending jobs first: cancelling a running thread job starts a replacement
+            # worker, which must not find one of these still queued.
+            ids = sorted((i for i in ids if i in active),
+                         key=lambda i: active[i].job.status is not JobStatus.PENDING)
             self._detached.update(ids)
             for job_id in ids:
                 self._dirty.pop(job_id, None)
