@@ -1,0 +1,263 @@
+"""Per-stage pipeline statistics and their frozen snapshot, :class:`PipelineProfile`.
+
+A running stage writes plain attributes of its :class:`StageStats` from the thread that
+runs it (no lock: CPython makes each attribute store atomic, and a snapshot that is one
+item stale is fine). :meth:`PipelineProfile` snapshots are pydantic models, and the text
+and HTML renderings are pure functions of them, so a notebook widget, the CLI and the
+tests all read the same table.
+
+Example:
+    >>> st = StageStats("map[0]:double", "map")
+    >>> st.n_in = st.n_out = 3
+    >>> st.snapshot(elapsed=1.0).throughput
+    3.0
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from array import array
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from godnb.utils.timing import format_duration
+
+__all__ = [
+    "PipelineProfile",
+    "StageProfile",
+    "StageStats",
+    "format_pipeline_html",
+    "format_pipeline_text",
+]
+
+# Latency samples kept per stage for p50/p95: a sliding window, so memory stays bounded
+# on an infinite stream and the percentiles follow recent behaviour.
+LATENCY_WINDOW = 512
+
+
+class LatencySample:
+    """The last ``size`` latencies in a preallocated ring of C doubles.
+
+    Unlike :class:`godnb.utils.timing.Histogram` (a lock and a deque of float objects) it
+    takes no lock (one writer per stage) and allocates nothing after construction, so the
+    memory of a run does not depend on how many items went through.
+    """
+
+    __slots__ = ("_ring", "count")
+
+    def __init__(self, size: int = LATENCY_WINDOW) -> None:
+        self._ring = array("d", bytes(8 * size))
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        ring = self._ring
+        ring[self.count % len(ring)] = value
+        self.count += 1
+
+    def percentiles(self, *ps: float) -> list[float]:
+        ordered = sorted(self._ring[:min(self.count, len(self._ring))])
+        return [_percentile(ordered, p) for p in ps]
+
+
+def _percentile(ordered: list[float], p: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default); nan when empty."""
+    if not ordered:
+        return math.nan
+    rank = (len(ordered) - 1) * p / 100.0
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+class StageStats:
+    """Live counters of one stage in one run (written by the stage, read by snapshots).
+
+    ``busy`` is the time spent in the stage's own function. Sequential stages time a
+    sample of the items when the function is fast (see ``pipeline_stages``): then
+    ``busy`` is a weighted sum standing for ``timed`` items, scaled to ``n_in`` on read.
+    """
+
+    __slots__ = ("backend", "busy", "errors", "kind", "latency", "max_depth", "n_in",
+                 "n_out", "name", "sampled", "timed", "workers")
+
+    def __init__(self, name: str, kind: str, *, workers: int = 1, backend: str | None = None,
+                 timed: bool = True) -> None:
+        self.name = name
+        self.kind = kind
+        self.workers = workers
+        self.backend = backend
+        self.n_in = 0
+        self.n_out = 0
+        self.errors = 0
+        self.busy = 0.0  # seconds, standing for `timed` items
+        self.timed = 0 if timed else -1  # -1: this stage runs no user function
+        self.max_depth: int | None = None
+        self.sampled = True  # False once a worker reports exact times (observe)
+        self.latency = LatencySample()
+
+    def flush(self, n_in: int, n_out: int, errors: int, busy: float, timed: int) -> None:
+        """Publish a sequential stage's local counters (it keeps them in locals for speed)."""
+        self.n_in, self.n_out, self.errors, self.busy, self.timed = n_in, n_out, errors, busy, timed
+
+    def depth(self, value: int) -> None:
+        if self.max_depth is None or value > self.max_depth:
+            self.max_depth = value
+
+    def observe(self, busy: float, samples: list[float], items: int) -> None:
+        """Add a chunk measured by a worker: ``busy`` seconds over ``items`` items, with a
+        sample of single-item durations for the percentiles."""
+        self.sampled = False
+        self.busy += busy
+        self.timed += items
+        for d in samples:
+            self.latency.observe(d)
+
+    def snapshot(self, elapsed: float) -> StageProfile:
+        busy: float | None = None
+        p50 = p95 = None
+        if self.timed > 0:
+            # Sampled stages scale the weighted sum to the items seen; worker-measured
+            # stages (``observe``) hold the exact time of every finished item.
+            busy = self.busy * self.n_in / self.timed if self.sampled else self.busy
+            p50, p95 = (_finite(x) for x in self.latency.percentiles(50, 95))
+        return StageProfile(
+            name=self.name, kind=self.kind, backend=self.backend, workers=self.workers,
+            items_in=self.n_in, items_out=self.n_out, errors=self.errors, busy=busy,
+            p50=p50, p95=p95, max_queue_depth=self.max_depth,
+            throughput=self.n_out / elapsed if elapsed > 0 else None)
+
+
+def _finite(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+class StageProfile(BaseModel):
+    """One stage's row: counts, time in its function, latency and throughput.
+
+    ``busy`` sums the time spent in the stage's function over all workers (so it can
+    exceed the wall time of a parallel stage); None for stages without a function.
+    ``throughput`` is items out per second of the run's wall time. ``max_queue_depth`` is
+    the most items the stage held at once (in flight, buffered or reordering); None for
+    stages that hold at most the item they are working on.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    kind: str
+    backend: str | None = None
+    workers: int = 1
+    items_in: int = 0
+    items_out: int = 0
+    errors: int = 0
+    busy: float | None = None
+    p50: float | None = None
+    p95: float | None = None
+    throughput: float | None = None
+    max_queue_depth: int | None = None
+
+
+class PipelineProfile(BaseModel):
+    """A snapshot of one pipeline run, stage by stage (the source first).
+
+    Example:
+        >>> prof = PipelineProfile(stages=[StageProfile(name="source", kind="source",
+        ...                                             items_out=2)], elapsed=0.5)
+        >>> "source" in str(prof) and "<table" in prof._repr_html_()
+        True
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    stages: list[StageProfile] = Field(default_factory=list)
+    elapsed: float = 0.0
+    running: bool = False
+    profiled: bool = True
+
+    @property
+    def items_out(self) -> int:
+        """Items the whole pipeline produced."""
+        return self.stages[-1].items_out if self.stages else 0
+
+    @property
+    def errors(self) -> int:
+        return sum(s.errors for s in self.stages)
+
+    def stage(self, name: str) -> StageProfile:
+        """The row whose name is ``name`` or starts with ``name + ":"`` (``"map[1]"``)."""
+        for s in self.stages:
+            if s.name == name or s.name.startswith(name + ":"):
+                return s
+        raise KeyError(f"no stage {name!r}; stages: {[s.name for s in self.stages]}")
+
+    def __str__(self) -> str:
+        return format_pipeline_text(self)
+
+    def _repr_html_(self) -> str:
+        return format_pipeline_html(self)
+
+
+_COLUMNS = ("stage", "in", "out", "errors", "busy", "p50", "p95", "items/s", "max depth")
+
+
+def _rate(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+
+
+def _cells(s: StageProfile) -> list[str]:
+    name = s.name if s.workers <= 1 else f"{s.name} ({s.backend} x{s.workers})"
+    return [name, "-" if s.kind == "source" else f"{s.items_in:,}", f"{s.items_out:,}",
+            str(s.errors), format_duration(s.busy), format_duration(s.p50),
+            format_duration(s.p95), _rate(s.throughput),
+            "-" if s.max_queue_depth is None else str(s.max_queue_depth)]
+
+
+def _title(p: PipelineProfile) -> str:
+    state = "running" if p.running else "finished"
+    note = "" if p.profiled else ", profiling off: counts only"
+    stages = sum(1 for s in p.stages if s.kind != "source")
+    return (f"pipeline {state}: {stages} stages, {p.items_out:,} items out, "
+            f"{p.errors} errors in {format_duration(p.elapsed)}{note}")
+
+
+def format_pipeline_text(profile: PipelineProfile) -> str:
+    """The profile as an aligned text table: stage names left, numbers right.
+
+    Example:
+        >>> print(format_pipeline_text(PipelineProfile()).splitlines()[0])
+        pipeline finished: 0 stages, 0 items out, 0 errors in 0 s
+    """
+    grid = [list(_COLUMNS), *(_cells(s) for s in profile.stages)]
+    widths = [max(len(row[i]) for row in grid) for i in range(len(_COLUMNS))]
+    lines = [_title(profile)]
+    for row in grid:
+        cells = [row[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(row[1:], widths[1:],
+                                                                        strict=True))]
+        lines.append("  ".join(cells).rstrip())
+    lines.insert(2, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def format_pipeline_html(profile: PipelineProfile) -> str:
+    """The profile as an HTML table; every stage name is escaped.
+
+    Example:
+        >>> row = StageProfile(name="map[0]:<lambda>", kind="map")
+        >>> "&lt;lambda&gt;" in format_pipeline_html(PipelineProfile(stages=[row]))
+        True
+    """
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in _COLUMNS)
+    body = "".join(_html_row(_cells(s)) for s in profile.stages)
+    return (f'<table class="godnb-pipeline-profile"><caption>{html.escape(_title(profile))}'
+            f"</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+
+def _html_row(cells: Iterable[Any]) -> str:
+    first, *rest = (html.escape(str(c)) for c in cells)
+    tail = "".join(f'<td style="text-align:right">{c}</td>' for c in rest)
+    return f'<tr><td style="text-align:left">{first}</td>{tail}</tr>'
