@@ -194,7 +194,10 @@ class Durability:
 
     def _claim(self) -> None:
         rt = self._rt
-        capacity = sum(e.workers for n, e in rt.executors.items() if n != "inline")
+        # Room for about two jobs per worker, so other engines on the file get a share.
+        # The async limit (1000 by default) is a ceiling, not workers: it is left out.
+        capacity = sum(e.workers for e in rt.executors.values()
+                       if not e.needs_loop and e.plugin_name != "inline") or 1
         room = max(0, 2 * capacity - rt.pending_count())
         if room == 0:
             return
@@ -220,17 +223,22 @@ class Durability:
         """Queue a claimed job here, or fail it if its code can not be restored."""
         task = job.task
         try:
-            fn = resolve_task(task.reference if isinstance(task, LostCallable) else task).fn
+            spec = resolve_task(task.reference if isinstance(task, LostCallable) else task)
+            fn = spec.fn
             if isinstance(task, LostCallable) and not task.args_saved:
                 raise UnknownTask(task.message)
         except (UnknownTask, GodnbError) as e:
             message = task.message if isinstance(task, LostCallable) else str(e)
             self._fail_unrestorable(job, message)
             return
-        backend = job.backend if job.backend in self._rt.executors else \
-            self.engine.default_backend
+        defaults = spec.options
+        backend = job.backend or defaults.get("backend")
+        if backend not in self._rt.executors:
+            backend = "async" if spec.is_async else self.engine.default_backend
         if backend != job.backend:
             job.__dict__["backend"] = backend
+        if defaults.get("timeout") and job.timeout is None:
+            job.__dict__["timeout"] = defaults["timeout"]
         handle = JobHandle(self._rt, job, fn, tuple(job.payload["args"]),
                            dict(job.payload["kwargs"]), time.monotonic())
         self._rt.enqueue([handle], backend)

@@ -60,7 +60,10 @@ class Runtime:
         self.clock = clock
         self.loop_holder = loop
         self.executors = executors
-        self.schedulers: dict[str, Scheduler[JobHandle]] = {n: Scheduler() for n in executors}
+        # The schedulers share the runtime's lock: taking a job and marking it running is
+        # one critical section, so a worker pays for one lock round-trip, not two.
+        self.schedulers: dict[str, Scheduler[JobHandle]] = {
+            n: Scheduler(lock=self.lock) for n in executors}
         self.active: dict[str, JobHandle] = {}
         self.running: dict[str, JobHandle] = {}  # the active ones with an attempt under way
         self.recent: OrderedDict[str, JobHandle] = OrderedDict()
@@ -89,13 +92,14 @@ class Runtime:
 
     def next_run(self, backend: str, timeout: float | None = None) -> Run | None:
         scheduler = self.schedulers[backend]
-        while True:
-            handle = scheduler.next_job(timeout)
-            if handle is None:
-                return None
-            run = self._start(handle, backend)
-            if run is not None:
-                return run
+        with self.lock:
+            while True:
+                handle = scheduler.next_job(timeout)
+                if handle is None:
+                    return None
+                run = self._start(handle, backend)
+                if run is not None:
+                    return run
 
     def _start(self, handle: JobHandle, backend: str) -> Run | None:
         job = handle.job

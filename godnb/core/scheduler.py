@@ -63,9 +63,12 @@ class Scheduler(Generic[J]):
         True
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 lock: threading.Lock | threading.RLock | None = None) -> None:
+        """``lock``: share an owner's lock (the engine passes its own, so popping a job and
+        marking it running is one critical section); a private Lock by default."""
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = lock if lock is not None else threading.Lock()
         self._ready = threading.Condition(self._lock)
         self._levels: dict[int, _Level[J]] = {}
         self._heap: list[int] = []  # negated priorities of the levels in _levels
