@@ -14,6 +14,7 @@ from typing import Any
 from godnb.core.context import cancelled, check_cancelled, progress
 from godnb.core.engine import Engine, EngineStats, JobBuilder, default_engine, set_default_engine
 from godnb.core.handles import JobGroup, JobHandle
+from godnb.core.pipeline import Pipeline
 from godnb.core.tasks import task
 from godnb.errors import (
     FatalError,
@@ -23,6 +24,7 @@ from godnb.errors import (
     JobFailed,
     JobTimeout,
     LoopBlockingError,
+    PipelineError,
     QueueFull,
     RetryableError,
     StoreError,
@@ -60,6 +62,8 @@ __all__ = [
     "JobTimeout",
     "LoopBlockingError",
     "MemoryStore",
+    "Pipeline",
+    "PipelineError",
     "ProfileTable",
     "Progress",
     "QueueFull",

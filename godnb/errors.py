@@ -15,12 +15,14 @@ anything the library raises on purpose::
     │   ├── JobCancelled                  the job was cancelled
     │   ├── JobTimeout (TimeoutError)     an attempt ran past its timeout
     │   └── WorkerDied                    the process running the attempt died
+    ├── PipelineError                     an item failed in a pipeline stage; .stage, .index
     ├── RetryableError                    raise it in a task: always retried
     └── FatalError                        raise it in a task: never retried
 """
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,6 +37,7 @@ __all__ = [
     "JobFailed",
     "JobTimeout",
     "LoopBlockingError",
+    "PipelineError",
     "QueueFull",
     "RetryableError",
     "StoreError",
@@ -129,3 +132,31 @@ class RetryableError(GodnbError):
 
 class FatalError(GodnbError):
     """Raise from a task to fail at once, even with retries left."""
+
+
+class PipelineError(GodnbError):
+    """An item failed in a pipeline stage.
+
+    Attributes:
+        stage: the stage's name, e.g. ``"map[2]:preprocess"`` (``"source"`` for the source).
+        index: the failing item's input index at that stage (0-based).
+        item: the input that failed (None when unknown).
+
+    The original exception is ``__cause__``.
+
+    Example:
+        >>> err = PipelineError("boom", stage="map[0]:f", index=3)
+        >>> err.stage, err.index
+        ('map[0]:f', 3)
+    """
+
+    def __init__(self, message: str, *, stage: str | None = None, index: int | None = None,
+                 item: Any = None) -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.index = index
+        self.item = item
+
+    def __reduce__(self) -> Any:  # keep the attributes across a process boundary
+        return (functools.partial(PipelineError, stage=self.stage, index=self.index,
+                                  item=self.item), (str(self),))

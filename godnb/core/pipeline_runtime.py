@@ -20,41 +20,13 @@ from collections.abc import Coroutine, Iterator
 from typing import Any
 
 from godnb.core.pipeline_profile import PipelineProfile, StageStats
-from godnb.errors import GodnbError
+from godnb.errors import PipelineError
 
 __all__ = ["LoopThread", "PipelineError", "PipelineRun", "Prefetch", "close_quietly",
            "fn_name", "stage_error"]
 
 ON_ERROR = ("raise", "skip", "collect")
 _HINT = "pass on_error='skip' or 'collect' to keep going past failing items"
-
-
-class PipelineError(GodnbError):
-    """An item failed in a pipeline stage.
-
-    Attributes:
-        stage: the stage's name, e.g. ``"map[2]:preprocess"`` (``"source"`` for the source).
-        index: the failing item's input index at that stage (0-based).
-        item: the input that failed (None when unknown).
-
-    The original exception is ``__cause__``.
-
-    Example:
-        >>> err = PipelineError("boom", stage="map[0]:f", index=3)
-        >>> err.stage, err.index
-        ('map[0]:f', 3)
-    """
-
-    def __init__(self, message: str, *, stage: str | None = None, index: int | None = None,
-                 item: Any = None) -> None:
-        super().__init__(message)
-        self.stage = stage
-        self.index = index
-        self.item = item
-
-    def __reduce__(self) -> Any:  # keep the attributes across a process boundary
-        return (functools.partial(PipelineError, stage=self.stage, index=self.index,
-                                  item=self.item), (str(self),))
 
 
 def stage_error(stage: str, index: int, item: Any, exc: BaseException) -> PipelineError:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import godnb
 import godnb.core.pipeline
 import godnb.core.pipeline_profile
-import godnb.core.pipeline_runtime
+import godnb.errors
 import godnb.core.pipeline_stages
 import godnb.examples.inference
 from godnb.core.pipeline import Pipeline, PipelineError
@@ -361,7 +361,7 @@ def test_errors_are_per_run() -> None:
 
 
 @pytest.mark.parametrize("module", [
-    godnb.core.pipeline, godnb.core.pipeline_stages, godnb.core.pipeline_runtime,
+    godnb.core.pipeline, godnb.core.pipeline_stages, godnb.errors,
     godnb.core.pipeline_profile, godnb.examples.inference], ids=lambda m: m.__name__)
 def test_docstring_examples(module: ModuleType) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
