@@ -104,3 +104,16 @@ def submit(fn: Any, /, *args: Any, **kwargs: Any) -> JobHandle:
 def map(fn: Any, /, *iterables: Any, **options: Any) -> JobGroup:
     """``default_engine().map(...)``: one job per item on the default engine."""
     return default_engine().map(fn, *iterables, **options)
+
+
+def load_ipython_extension(ip: Any) -> None:
+    """``%load_ext godnb``: register ``%god`` / ``%%god`` (see :mod:`godnb.notebook`)."""
+    from godnb.notebook import load_ipython_extension as load
+
+    load(ip)
+
+
+# In a kernel (IPython already imported), register %god; elsewhere this imports nothing.
+from godnb.core.display import autoload_notebook as _autoload  # noqa: E402
+
+_autoload()
