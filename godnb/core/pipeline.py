@@ -303,6 +303,11 @@ class Pipeline:
         parts = [f"Pipeline({_describe(self._source)})", *map(repr, self._stages)]
         return " | ".join(parts)
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        from godnb.core.display import mimebundle
+
+        return mimebundle(self)
+
 
 def _iterable(obj: Any) -> bool:
     # Look at the type: a class (`list`, `itertools.count`) has an `__iter__` attribute
