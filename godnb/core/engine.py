@@ -196,6 +196,10 @@ class Engine:
         queued: list[JobHandle] = []
         cached: list[tuple[JobHandle, Any]] = []
         template = self._template(task, calls[0], opts, retries, policy, backend, use_cache)
+        # A big map of a live callable starts running while the rest is still being built:
+        # its payloads can not fail validation halfway. Named tasks (JSON checks), cached
+        # and durable batches are built whole first, so bad input queues nothing.
+        stream = callable(task) and not use_cache and self._durable is None
         for args, kwargs in calls:
             job = template.derive(_payload(task, args, kwargs), now)
             h = JobHandle(self._rt, job, spec.fn, args, kwargs, mono)
@@ -204,15 +208,25 @@ class Engine:
             handles.append(h)
             if not (use_cache and self._cache_hit(h, spec, cached)):
                 queued.append(h)
-        if group is not None:
-            group._attach(handles)
+                if stream and len(queued) >= _CHUNK:
+                    self._queue(queued, backend, group)
+                    queued = []
         if self._durable is not None and queued:
             self._durable.add(queued)
-        if queued:
-            self._rt.enqueue(queued, backend)
+        self._queue(queued, backend, group)
+        if group is not None and cached:
+            group._attach([h for h, _ in cached])
         for h, value in cached:
             self._rt.complete_cached(h, value)
+        if group is not None:
+            group.handles = handles  # input order, cache hits included
         return handles
+
+    def _queue(self, handles: list[JobHandle], backend: str, group: JobGroup | None) -> None:
+        if group is not None:
+            group._attach(handles)
+        if handles:
+            self._rt.enqueue(handles, backend)
 
     def _template(self, task: Any, first: tuple[tuple[Any, ...], dict[str, Any]],
                   opts: dict[str, Any], retries: int, policy: Any, backend: str,
@@ -461,6 +475,7 @@ class JobBuilder:
 
 
 _MISS = object()
+_CHUNK = 2048  # jobs per hand-off while a big map is still being built
 
 
 def _merge_options(spec: TaskSpec, options: dict[str, Any]) -> dict[str, Any]:
@@ -474,6 +489,9 @@ def _merge_options(spec: TaskSpec, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _payload(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    if type(args) is tuple and type(kwargs) is dict and not isinstance(task, str):
+        # A live callable with the arguments this engine packed itself: nothing to check.
+        return {"task": task, "args": args, "kwargs": kwargs}
     try:
         return validate_payload({"task": task, "args": args, "kwargs": kwargs})
     except ValueError as e:

@@ -264,7 +264,7 @@ class JobGroup(Sequence[JobHandle]):
         """Adopt handles before they are queued, so no ending is missed."""
         for h in handles:
             h.jobgroup = self
-        self.handles = handles
+        self.handles.extend(handles)
 
     def __len__(self) -> int:
         return len(self.handles)

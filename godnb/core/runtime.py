@@ -101,6 +101,48 @@ class Runtime:
                 if run is not None:
                     return run
 
+    def next_runs(self, backend: str, timeout: float | None, limit: int) -> list[Run]:
+        """Up to ``limit`` attempts at once (at least one, or none within ``timeout``).
+
+        For workers of fast jobs: one lock round-trip for several jobs. The batch is capped
+        at a fair share of the backlog, so other workers are not starved.
+        """
+        scheduler = self.schedulers[backend]
+        with self.lock:
+            first = self.next_run(backend, timeout)
+            if first is None:
+                return []
+            runs = [first]
+            share = min(limit, len(scheduler) // max(1, self.executors[backend].workers))
+            while len(runs) < share:
+                handle = scheduler.next_job()
+                if handle is None:
+                    break
+                run = self._start(handle, backend)
+                if run is not None:
+                    runs.append(run)
+            return runs
+
+    def give_back(self, runs: list[Run]) -> None:
+        """Return attempts that were taken but never started to the queue, as pending."""
+        for run in runs:
+            with self.lock:
+                handle = self.active.get(run.job_id)
+                if run.ended or handle is None or handle.run is not run:
+                    continue
+                run.ended = True
+                if run.timer is not None:
+                    run.timer.cancel()
+                job = handle.job
+                job.__dict__["attempts"] -= 1
+                job.transition(_PENDING)
+                self.counts[_RUNNING] -= 1
+                self.counts[_PENDING] += 1
+                handle.run = None
+                self.running.pop(handle.job_id, None)
+                self.schedulers[run.backend].submit(handle)
+            self.executors[run.backend].wake()
+
     def _start(self, handle: JobHandle, backend: str) -> Run | None:
         job = handle.job
         with self.lock:
