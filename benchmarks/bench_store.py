@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import table, verdict  # noqa: E402
+from _common import table, verdict
 
-import godnb as god  # noqa: E402
+import godnb as god
 
 
 @god.task(name="bench.noop")
@@ -104,7 +104,7 @@ def main() -> None:
     ]
     if huey is not None:
         ratio = huey / ours_small
-        rows.append((f"vs SqliteHuey, 4 thread workers", f"{args.huey_n:,}",
+        rows.append(("vs SqliteHuey, 4 thread workers", f"{args.huey_n:,}",
                      f"{args.huey_n / huey:,.0f}/s (huey)",
                      f"{ratio:.1f}x ({args.huey_n / ours_small:,.0f}/s godnb)",
                      verdict(ratio, 5.0)))

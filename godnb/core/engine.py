@@ -171,7 +171,8 @@ class Engine:
         """
         if not iterables:
             raise TypeError("map() needs at least one iterable of arguments")
-        calls = [(tuple(args), {}) for args in zip(*iterables, strict=False)]
+        calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+            (tuple(args), {}) for args in zip(*iterables, strict=False)]
         options = dict(priority=priority, retries=retries, timeout=timeout, backend=backend,
                        group=group, name=name, tags=tags, cache=cache)
         jobs = JobGroup(name=name or _task_label(fn))

@@ -211,7 +211,8 @@ def convert_validation_error(
             parts.append(msg)
         else:
             parts.append(f"{loc}: {msg}")
-    return ValidationError(f"invalid {model}: " + "; ".join(parts), error.errors())
+    details: list[dict[str, Any]] = [dict(e) for e in error.errors()]
+    return ValidationError(f"invalid {model}: " + "; ".join(parts), details)
 
 
 class _Model(BaseModel):
@@ -364,7 +365,7 @@ class Job(_Model):
             state["created_at"] = state["updated_at"] = now
         object.__setattr__(new, "__dict__", state)
         # Shared and frozen (one object less per job for the GC); __setattr__ thaws it.
-        fields_set = self.__pydantic_fields_set__
+        fields_set: Any = self.__pydantic_fields_set__
         if type(fields_set) is not frozenset:
             fields_set = frozenset(fields_set)
             object.__setattr__(self, "__pydantic_fields_set__", fields_set)

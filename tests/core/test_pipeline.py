@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 import godnb
 import godnb.core.pipeline
 import godnb.core.pipeline_profile
-import godnb.errors
 import godnb.core.pipeline_stages
+import godnb.errors
 import godnb.examples.inference
 from godnb.core.pipeline import Pipeline, PipelineError
 from godnb.core.pipeline_stages import Stage
