@@ -6,7 +6,8 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -17,8 +18,10 @@ def _godnb_threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.name.startswith("godnb-") and t.is_alive()}
 
 
-@pytest.fixture(autouse=True)
-def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
+def check_leaks(request: pytest.FixtureRequest,
+                children: Callable[[], list[Any]] = multiprocessing.active_children,
+                ) -> Iterator[None]:
+    """The body of ``no_leaks``; a directory can reuse it with its own ``children``."""
     if request.node.get_closest_marker("allow_leaks"):
         yield
         return
@@ -32,13 +35,18 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         threads = _godnb_threads() - threads_before
-        children = multiprocessing.active_children()
-        if not threads and not children:
+        leaked_children = children()
+        if not threads and not leaked_children:
             break
         time.sleep(0.02)
     assert not leaked_engines, f"test left engines open: {leaked_engines}; use `with Engine()`"
     assert not threads, f"test leaked threads: {sorted(t.name for t in threads)}"
-    assert not children, f"test leaked child processes: {children}"
+    assert not leaked_children, f"test leaked child processes: {leaked_children}"
+
+
+@pytest.fixture(autouse=True)
+def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield from check_leaks(request)
 
 
 @pytest.fixture

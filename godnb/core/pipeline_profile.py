@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from godnb.utils.timing import format_duration
+from godnb.utils.timing import format_duration, percentile_of
 
 __all__ = [
     "PipelineProfile",
@@ -59,17 +59,7 @@ class LatencySample:
 
     def percentiles(self, *ps: float) -> list[float]:
         ordered = sorted(self._ring[:min(self.count, len(self._ring))])
-        return [_percentile(ordered, p) for p in ps]
-
-
-def _percentile(ordered: list[float], p: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default); nan when empty."""
-    if not ordered:
-        return math.nan
-    rank = (len(ordered) - 1) * p / 100.0
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+        return [percentile_of(ordered, p) for p in ps]
 
 
 class StageStats:

@@ -30,6 +30,7 @@ __all__ = [
     "MetricsRegistry",
     "MetricsSnapshot",
     "ProfileCollector",
+    "percentile_of",
     "ProfileTable",
     "Stopwatch",
     "TaskProfile",
@@ -47,7 +48,7 @@ R = TypeVar("R")
 DEFAULT_RESERVOIR = 4096
 
 
-def _percentile(ordered: list[float], p: float) -> float:
+def percentile_of(ordered: list[float], p: float) -> float:
     """Linear interpolation between closest ranks (numpy's default); nan when empty."""
     if not ordered:
         return math.nan
@@ -165,7 +166,7 @@ class Histogram:
             _check_percent(p)
         with self._lock:
             ordered = sorted(self._samples)
-        return [_percentile(ordered, p) for p in ps]
+        return [percentile_of(ordered, p) for p in ps]
 
     @property
     def p50(self) -> float:
@@ -186,7 +187,7 @@ class Histogram:
             count, total, low, high = self._count, self._sum, self._min, self._max
         if not count:
             return HistogramSnapshot(count=0, sum=0.0)
-        p50, p95, p99 = (_percentile(ordered, p) for p in (50, 95, 99))
+        p50, p95, p99 = (percentile_of(ordered, p) for p in (50, 95, 99))
         return HistogramSnapshot(count=count, sum=total, min=low, max=high,
                                  mean=total / count, p50=p50, p95=p95, p99=p99)
 
@@ -608,7 +609,7 @@ class _TaskStats:
         latency: tuple[float | None, ...] = (None, None, None)
         if self.timed_runs:
             latency = (self.total_time / self.timed_runs,
-                       _percentile(ordered, 50), _percentile(ordered, 95))
+                       percentile_of(ordered, 50), percentile_of(ordered, 95))
         return TaskProfile(
             task=task, count=self.count, ok=self.ok, failed=self.failed,
             retried=self.retried, cancelled=self.cancelled, cache_hits=self.cache_hits,

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from godnb.core.engine import live_engines, set_default_engine
-from tests.conftest import _godnb_threads
+from tests.conftest import check_leaks
 
 DASK_WORKER = "Dask Worker process"
 
@@ -30,26 +28,7 @@ def _foreign_children() -> list[Any]:
 @pytest.fixture(autouse=True)
 def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     """The root leak check, except for the module's own Dask worker processes."""
-    if request.node.get_closest_marker("allow_leaks"):
-        yield
-        return
-    threads_before = _godnb_threads()
-    engines_before = set(map(id, live_engines()))
-    yield
-    leaked_engines = [e for e in live_engines() if id(e) not in engines_before]
-    for eng in leaked_engines:
-        eng.shutdown(wait=False)
-    set_default_engine(None)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        threads = _godnb_threads() - threads_before
-        children = _foreign_children()
-        if not threads and not children:
-            break
-        time.sleep(0.02)
-    assert not leaked_engines, f"test left engines open: {leaked_engines}; use `with Engine()`"
-    assert not threads, f"test leaked threads: {sorted(t.name for t in threads)}"
-    assert not children, f"test leaked child processes: {children}"
+    yield from check_leaks(request, children=_foreign_children)
 
 
 @pytest.fixture(scope="module")
