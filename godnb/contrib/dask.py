@@ -46,9 +46,10 @@ What Dask can not do, and what godnb does instead:
 - ``workers`` is fixed when the engine starts: a cluster that scales later keeps the same
   number of tasks in flight unless you pass ``workers=`` yourself.
 
-For parallel pipeline stages, :func:`dask_map_chunks` maps a function over chunks of items
-on the cluster with a bounded number of chunks in flight, and :func:`submit_chunk` starts
-one chunk.
+For parallel pipeline stages, ``Pipeline.map(fn, backend="dask")`` runs chunks on the
+current client (:class:`DaskPipelineBackend`); :func:`dask_map_chunks` maps a function
+over chunks of items on the cluster with a bounded number of chunks in flight, and
+:func:`submit_chunk` starts one chunk.
 """
 
 from __future__ import annotations
@@ -65,12 +66,14 @@ from typing import TYPE_CHECKING, Any
 
 from godnb.core.context import _current
 from godnb.core.executor import Executor, ExecutorHost, ExecutorInfo, Run, format_traceback
+from godnb.core.pipeline_parallel import PipelineBackend, _run_chunk_remote
 from godnb.errors import JobCancelled, WorkerDied
 
 if TYPE_CHECKING:
     from distributed import Client, Future
 
-__all__ = ["ChunkResult", "DaskExecutor", "dask_map_chunks", "submit_chunk"]
+__all__ = ["ChunkResult", "DaskExecutor", "DaskPipelineBackend", "dask_map_chunks",
+           "submit_chunk"]
 
 log = logging.getLogger("godnb.dask")
 
@@ -509,3 +512,82 @@ def _chunk_result(fut: Future, index: int
     except _import_distributed().KilledWorker as e:
         raise WorkerDied(f"the Dask workers running chunk {index} died: {e}") from e
 
+
+
+class DaskPipelineBackend(PipelineBackend, name="dask"):
+    """``Pipeline.map(fn, workers=N, backend="dask")``: chunks of items as Dask tasks.
+
+    Uses the current Dask client (the last ``distributed.Client`` made, or the one in a
+    ``with client:`` block). Each chunk runs the pipeline's own chunk runner on a worker,
+    so per-item errors, timings and ordering behave as on the process backend. A chunk
+    past its timeout is cancelled; like any running Dask task it can not be interrupted,
+    so its worker finishes the call and the result is dropped.
+    """
+
+    adaptive_chunks = True
+    timeout_note = ("its Dask task was cancelled (a running Dask task can not be "
+                    "interrupted; its result is dropped)")
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        distributed = _import_distributed()
+        try:
+            self._client = distributed.default_client()
+        except ValueError as e:
+            raise ValueError("map(backend='dask') needs a Dask client: create one first, "
+                             "e.g. distributed.Client(LocalCluster())") from e
+        self._killed = distributed.KilledWorker
+        self._live: set[Any] = set()
+
+    @classmethod
+    def check_fn(cls, fn: Callable[[Any], Any]) -> None:
+        import cloudpickle
+
+        try:
+            cloudpickle.dumps(fn)
+        except Exception as e:
+            raise TypeError(f"map(backend='dask') needs a function cloudpickle can send, and "
+                            f"{getattr(fn, '__qualname__', fn)!r} is not "
+                            f"({type(e).__name__}: {e})") from e
+
+    def submit(self, unit: Any) -> None:
+        unit.started = time.perf_counter()  # Dask does not say when a worker starts it
+        fut = self._client.submit(_run_chunk_remote, self.fn, unit.items, self.stride,
+                                  pure=False, key=f"godnb-pipe-{uuid.uuid4().hex}")
+        unit.handle = fut
+        self._live.add(fut)
+        fut.add_done_callback(lambda f, unit=unit: self._finish(unit, f))
+
+    def _finish(self, unit: Any, fut: Any) -> None:
+        self._live.discard(fut)
+        try:
+            unit.values, errors, unit.busy, unit.samples = fut.result()
+        except self._killed as e:
+            unit.failure = WorkerDied(f"the Dask worker running a chunk of "
+                                      f"{len(unit.items)} item(s) died: {e}")
+        except BaseException as e:  # a cancelled chunk, or one that could not be sent
+            unit.failure = e
+        else:
+            if errors:
+                unit.errors = {k: _with_remote_tb(exc, tb) for k, (exc, tb) in errors.items()}
+        self.done.put(unit)
+
+    def abort(self, unit: Any) -> bool:
+        fut = unit.handle
+        if fut is None or fut.done():
+            return False
+        fut.cancel()
+        return True
+
+    def close(self, graceful: bool) -> None:
+        for fut in list(self._live):
+            fut.cancel()
+        self._live.clear()
+
+
+def _with_remote_tb(exc: BaseException, tb: str) -> BaseException:
+    from godnb.concurrency.processes import RemoteTraceback
+
+    if exc.__cause__ is None:
+        exc.__cause__ = RemoteTraceback(tb)
+    return exc
