@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import statistics
 import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -90,24 +91,30 @@ def eng_async(n: int) -> float:
     return asyncio.run(main())
 
 
-def latency(waiting: int, samples: int = 300) -> tuple[list[float], int]:
+def latency(waiting: int, samples: int = 200) -> tuple[list[float], int]:
     """Submit-to-start of a high-priority job while ``waiting`` lower-priority jobs queue.
 
-    One worker drains a backlog of no-op jobs; each probe is submitted at a higher
-    priority and must start as soon as the worker is free again, ahead of the backlog.
+    The backlog is queued while the one worker is held, then released: the worker drains
+    no-op jobs while each probe is submitted at a higher priority and must start as soon
+    as the worker is free again, ahead of the whole backlog. Returns the latencies and the
+    smallest backlog any probe saw.
     """
     starts: list[float] = []
+    gate = threading.Event()
+    least = waiting
     with god.Engine(threads=1) as eng:
-        eng.map(noop, range(waiting), priority=-1)
+        eng.submit(gate.wait, priority=10**6)
+        eng.map(noop, range(waiting * 3), priority=-1)  # the worker drains some meanwhile
+        gate.set()
         for _ in range(samples):
+            least = min(least, eng.stats().queue_depth)
             t0 = time.perf_counter()
             h = eng.submit(time.perf_counter, priority=100)
             started = h.result(timeout=10)
             starts.append(started - t0)
             time.sleep(0.001)
-        left = eng.stats().counts["pending"]
         eng.shutdown(wait=False)
-    return starts, left
+    return starts, least
 
 
 def dask_map(n: int) -> float | None:
@@ -155,11 +162,11 @@ def main() -> None:
                      f"{d / ours:.2f}x", "(for scale)"))
     print(table("Engine throughput (ratio = godnb / baseline; higher is better)", rows,
                 ("what", "jobs", "baseline", "godnb", "ratio", "verdict")))
-    lat, left = latency(100_000 // k)
+    lat, least = latency(100_000 // k)
     lat.sort()
     p50, p99 = lat[len(lat) // 2], lat[int(len(lat) * 0.99) - 1]
-    print(table(f"Submit-to-start latency: one worker draining {100_000 // k:,} lower-priority "
-                f"jobs ({left:,} still queued at the end)", [
+    print(table(f"Submit-to-start latency: one worker draining lower-priority jobs, at least "
+                f"{least:,} of them queued at every probe", [
                     ("p50", f"{p50 * 1e3:.3f} ms", ""),
                     ("p99", f"{p99 * 1e3:.3f} ms",
                      "PASS (goal < 1 ms)" if p99 < 1e-3 else "MISS (goal < 1 ms)")],

@@ -69,7 +69,10 @@ class ThreadExecutor(Executor, name="thread"):
                     run = host.next_run(name, self.idle_poll)
                     runs = [run] if run is not None else []
                 for i, run in enumerate(runs):
-                    if me in self._retiring:  # a job overran: the rest go back in line
+                    # The rest of a batch goes back in line when a job overran (this thread
+                    # retires) or a higher-priority job arrived meanwhile (it goes first).
+                    if i and (me in self._retiring or
+                              host.outranked(name, run.job.priority)):  # type: ignore[attr-defined]
                         host.give_back(runs[i:])  # type: ignore[attr-defined]
                         break
                     if not run.ended:  # else cancelled while it waited in this batch

@@ -123,6 +123,11 @@ class Runtime:
                     runs.append(run)
             return runs
 
+    def outranked(self, backend: str, priority: int) -> bool:
+        """True when a job of higher priority than ``priority`` is queued (a cheap hint)."""
+        top = self.schedulers[backend].top_priority()
+        return top is not None and top > priority
+
     def give_back(self, runs: list[Run]) -> None:
         """Return attempts that were taken but never started to the queue, as pending."""
         for run in runs:

@@ -149,6 +149,14 @@ class Scheduler(Generic[J]):
         with self._lock:
             return self._front(remove=False)
 
+    def top_priority(self) -> int | None:
+        """The highest queued priority, read without the lock (a hint, may be stale)."""
+        heap = self._heap
+        try:
+            return -heap[0]
+        except IndexError:
+            return None
+
     def size(self) -> int:
         """How many jobs are queued (cancelled ones excluded)."""
         return len(self._index)

@@ -15,6 +15,7 @@ half of what the queue took is returned, not all of it.
 from __future__ import annotations
 
 import gc
+import itertools
 import threading
 import weakref
 from collections.abc import Callable
@@ -64,11 +65,16 @@ def test_rss_grows_linearly_with_queued_jobs_and_returns(
            f"MiB at the peak ({after / peak:.0%} kept; {KEEP} finished handles are kept on "
            f"purpose)")
 
+    # 10,000 jobs can fit in memory the allocator already holds from earlier tests, so
+    # the small level only has an upper bound; the big levels carry the linearity check:
+    # the cost of each job added between two levels matches the cost per job overall.
     for level, b in per_job.items():
-        assert 200 < b < 20_000, f"{b:.0f} B per queued job at {level}"
-    big = per_job[LEVELS[-1]]
-    assert 0.5 < big / per_job[100_000] < 2.0  # linear: the same cost per job at every size
-    assert 0.5 < per_job[10_000] / per_job[100_000] < 2.0
+        assert b < 20_000, f"{b:.0f} B per queued job at {level}"
+    big = LEVELS[-1]
+    assert 200 < per_job[big] < 20_000, f"{per_job[big]:.0f} B per queued job at {big}"
+    for low, high in itertools.pairwise(LEVELS[1:] if len(LEVELS) > 2 else LEVELS):
+        added = (per_job[high] * high - per_job[low] * low) / (high - low)
+        assert 0.5 < added / per_job[high] < 2.0, (low, high, added, per_job[high])
     assert after < 0.5 * peak
 
 
