@@ -1,0 +1,243 @@
+"""The quickstart in a real JupyterLab, driven by headless Chromium through playwright.
+
+Starts ``jupyter lab`` on a free port of 127.0.0.1 in a temporary root holding a copy of
+``notebooks/01-quickstart.ipynb`` (outputs cleared, so everything checked was drawn by this
+run), opens it, runs every cell from the Run menu, and checks what a user would see: the
+job's progress bar filled and turned green after its cell had returned (live updates reach
+the page), the failed job's bar is red, and the live queue view rendered with its cancel
+buttons and emptied once the jobs ended. Screenshots go to ``tests/browser/screenshots/``.
+
+Needs Debian's ``chromium`` at /usr/bin/chromium and the ``playwright`` Python package
+(never ``playwright install``: the system browser is used); skipped without them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK = ROOT / "notebooks" / "01-quickstart.ipynb"
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+# User settings for this run only: no news or update toasts over the page, and every cell
+# attached to the DOM (the default windowing may leave off-screen outputs unrendered).
+LAB_SETTINGS = {
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
+        '{"fetchNews": "false", "checkForUpdates": false}',
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings":
+        '{"windowingMode": "none"}',
+}
+JOB_CELL = "h = eng.submit(train, 25)"   # the cell whose bar must go live to green
+QUEUE_CELL = "jobs = [eng.submit(train"  # the live queue view, shown while jobs run
+ALL_RUN_JS = """() => {
+    const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+    return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
+}"""
+KERNEL_IDLE = ".jp-Notebook-ExecutionIndicator[data-status='idle']"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str, timeout: float = 2.0) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return bytes(response.read())
+
+
+def _copy_notebook_without_outputs(dest: Path) -> None:
+    nbformat = pytest.importorskip("nbformat")
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    nbformat.write(nb, dest / NOTEBOOK.name)
+
+
+def _write_settings(settings_dir: Path) -> None:
+    for name, text in LAB_SETTINGS.items():
+        path = settings_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[str]:
+    """A JupyterLab server serving a temporary root; yields its base URL."""
+    pytest.importorskip("jupyterlab", reason="jupyterlab is not installed")
+    root, state = tmp_path / "root", tmp_path / "state"
+    root.mkdir()
+    _copy_notebook_without_outputs(root)
+    _write_settings(state / "settings")
+    port = _free_port()
+    log_path = tmp_path / "lab.log"
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(state / "runtime")}
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
+           f"--port={port}", "--allow-root", "--IdentityProvider.token=",
+           "--ServerApp.password=", f"--ServerApp.root_dir={root}",
+           "--LabApp.news_url=None",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+           f"--LabApp.user_settings_dir={state / 'settings'}",
+           f"--LabApp.workspaces_dir={state / 'workspaces'}"]
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                cwd=root)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"jupyter lab exited with {proc.returncode}:\n"
+                            f"{log_path.read_text()[-3000:]}")
+            try:
+                _get(f"{base}/api/status")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"jupyter lab not ready after 60 s:\n"
+                                f"{log_path.read_text()[-3000:]}")
+                time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()  # SIGTERM: the server shuts its kernels down, then exits
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    """A headless Chromium page (the system browser, not a playwright download)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="playwright is not installed (pip install playwright)")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                     headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1100})
+            page.set_default_timeout(30_000)
+            yield page
+        finally:
+            browser.close()
+
+
+def _open_notebook(page: Any, url: str) -> None:
+    """Open the notebook and wait for its kernel; retried, the first load can be slow."""
+    last: Exception | None = None
+    for _ in range(3):
+        try:
+            page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+            page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=60_000)
+            page.wait_for_selector(KERNEL_IDLE, timeout=60_000)
+            return
+        except Exception as e:  # a timeout or a navigation error: load it again
+            last = e
+    raise AssertionError(f"the notebook did not open with an idle kernel: {last}")
+
+
+def _kernel_ready(base: str) -> bool:
+    import json
+
+    kernels = json.loads(_get(f"{base}/api/kernels"))
+    return bool(kernels) and all(k["execution_state"] == "idle" for k in kernels)
+
+
+def _run_all(page: Any) -> None:
+    page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+    page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+
+
+def _wait_all_run(page: Any, timeout: float) -> bool:
+    """True once every code cell has run; False if the kernel sat idle with cells unrun."""
+    deadline = time.monotonic() + timeout
+    idle_since: float | None = None
+    while time.monotonic() < deadline:
+        if page.evaluate(ALL_RUN_JS):
+            return True
+        now = time.monotonic()
+        if page.locator(KERNEL_IDLE).count():
+            idle_since = idle_since or now
+            if now - idle_since > 8:
+                return False
+        else:
+            idle_since = None
+        time.sleep(0.25)
+    return False
+
+
+def _errors(page: Any) -> str:
+    texts = page.locator(".jp-OutputArea-output[data-mime-type="
+                         "'application/vnd.jupyter.stderr']").all_inner_texts()
+    return "\n".join(texts)[-3000:]
+
+
+def _cell(page: Any, source: str) -> Any:
+    cell = page.locator(".jp-CodeCell", has_text=source).first
+    assert cell.count() == 1, f"no code cell containing {source!r}"
+    return cell
+
+
+def test_quickstart_runs_in_jupyterlab_with_live_widgets(lab: str, page: Any) -> None:
+    start = time.monotonic()
+    _open_notebook(page, f"{lab}/lab/tree/{NOTEBOOK.name}?reset")
+    deadline = time.monotonic() + 30
+    while not _kernel_ready(lab) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    for _attempt in range(2):  # a Run All sent while the kernel was settling may stall
+        _run_all(page)
+        if _wait_all_run(page, timeout=120):
+            break
+    else:
+        raise AssertionError(f"Run All did not run every cell; errors:\n{_errors(page)}")
+    page.wait_for_selector(KERNEL_IDLE, timeout=60_000)
+
+    # The job bar was drawn while the job ran; it must fill up and turn green live.
+    bar = _cell(page, JOB_CELL).locator(".widget-hprogress .progress-bar")
+    assert bar.count() == 1, "the job's progress bar did not render"
+    page.wait_for_function(
+        """(el) => el.classList.contains('progress-bar-success')
+                   && el.style.width === '100%'""",
+        arg=bar.element_handle(), timeout=20_000)
+    red = page.locator(".widget-hprogress .progress-bar-danger")
+    assert red.count() == 1, "the failed job's bar is not red"
+
+    # The live queue view: its HTML table, one cancel button per row, and it emptied
+    # itself once the twelve jobs ended (it was full when its cell returned).
+    queue = _cell(page, QUEUE_CELL).locator(".widget-html .godnb-queue")
+    assert queue.count() == 1, "the live queue view did not render"
+    assert _cell(page, QUEUE_CELL).locator(".widget-button").count() >= 1  # cancel buttons
+    assert "queue quickstart:" in queue.inner_text()
+    page.wait_for_function(
+        "(el) => el.innerText.includes('no pending or running jobs')",
+        arg=queue.element_handle(), timeout=20_000)
+
+    SCREENSHOTS.mkdir(exist_ok=True)
+    _cell(page, JOB_CELL).scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "lab-quickstart-job.png"))
+    _cell(page, QUEUE_CELL).scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "lab-quickstart-queue.png"))
+    print(f"\nJupyterLab round trip: {time.monotonic() - start:.1f} s; screenshots in "
+          f"{SCREENSHOTS}")
