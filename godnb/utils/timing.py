@@ -624,7 +624,8 @@ class ProfileCollector:
         reservoir: Recent run times kept per task for p50/p95.
         now: Wall clock for ``generated_at`` (timezone-aware).
 
-    A cancelled run counts as ``cancelled``, not ``failed``. Cache hits add no time (see
+    A cancelled run counts as ``cancelled``, not ``failed``, and adds no time (it was cut
+    short). Cache hits add no time either (see
     :class:`TaskProfile`).
 
     Example:
@@ -665,7 +666,7 @@ class ProfileCollector:
                 stats.failed += 1
             if cache_hit:
                 stats.cache_hits += 1
-            else:
+            elif not cancelled:  # a cut-short run says nothing about the task's run time
                 stats.timed_runs += 1
                 stats.total_time += run_time
                 stats.samples.append(run_time)

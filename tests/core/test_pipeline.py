@@ -291,7 +291,7 @@ def test_batch_timeout_sends_a_partial_batch_when_the_source_stalls() -> None:
     (lambda p: p.map(pf.inc, timeout=0), ValueError, "timeout must be"),
     (lambda p: p.map(pf.inc, on_error="ignore"), ValueError, "on_error must be one of"),
     (lambda p: p.map(pf.inc, backend="gpu"),
-     ValueError, "unknown backend 'gpu'.*valid backends: .*'async', 'process', 'thread'"),
+     ValueError, "unknown backend 'gpu'.*valid backends: .*'async'.*'process'.*'thread'"),
     (lambda p: p.map(lambda x: x, backend="process"),
      TypeError, "needs a picklable function.*module level"),
 ])
