@@ -30,7 +30,7 @@ class ThreadExecutor(Executor, name="thread"):
         self._lock = threading.Lock()
         self._threads: set[threading.Thread] = set()
         self._retiring: set[threading.Thread] = set()
-        self._busy = 0
+        self._running: dict[threading.Thread, Run | None] = {}
         self._started = False
         self._stop = False
         self._count = 0
@@ -83,21 +83,24 @@ class ThreadExecutor(Executor, name="thread"):
             with self._lock:
                 self._threads.discard(me)
                 self._retiring.discard(me)
+                self._running.pop(me, None)
 
     def _execute(self, host: ExecutorHost, run: Run, me: threading.Thread) -> None:
         run.worker = me
-        self._busy += 1
+        self._running[me] = run  # each thread writes only its own key: no lock needed
         started = time.perf_counter()
+        error: BaseException | None = None
         try:
             value = run.call()
         except BaseException as e:  # the job's error is data for the host
-            host.finish(run, error=e, tb=format_traceback(e))
-        else:
+            error, value = e, None
+        # not busy any more before anyone waiting on the job is woken
+        self._running[me] = None
+        self._mean_run += (time.perf_counter() - started - self._mean_run) * 0.05
+        if error is None:
             host.finish(run, value=value)
-        finally:
-            self._busy -= 1
-            # a moving average of run time decides batching (racy updates are harmless)
-            self._mean_run += (time.perf_counter() - started - self._mean_run) * 0.05
+        else:
+            host.finish(run, error=error, tb=format_traceback(error))
 
     def interrupt(self, run: Run, reason: str) -> None:
         run.cancel_requested = True
@@ -120,4 +123,5 @@ class ThreadExecutor(Executor, name="thread"):
                     t.join(timeout)
 
     def info(self) -> ExecutorInfo:
-        return ExecutorInfo(self.name, self.workers, self._busy, self._started)
+        busy = sum(1 for run in list(self._running.values()) if run is not None)
+        return ExecutorInfo(self.name, self.workers, busy, self._started)
