@@ -373,19 +373,23 @@ def _flat_map(up: Iterator[Any], fn: Callable[..., Any], ctx: StageContext) -> I
         close_quietly(up)
 
 
-class TakeStage(Stage, name="take"):
-    """The first ``n`` items; the upstream is closed before the last one is passed on."""
+class _CountStage(Stage):
+    """A stage configured by one count ``n`` (take, skip)."""
 
     timed = False
 
     def __init__(self, n: int) -> None:
-        self.n = _check_count(n, "take(n)", 0)
-
-    def build(self, upstream: Iterator[Any], ctx: StageContext) -> Iterator[Any]:
-        return _take(upstream, self.n, ctx.stats)
+        self.n = _check_count(n, f"{self.plugin_name}(n)", 0)
 
     def _params(self) -> list[str]:
         return [str(self.n)]
+
+
+class TakeStage(_CountStage, name="take"):
+    """The first ``n`` items; the upstream is closed before the last one is passed on."""
+
+    def build(self, upstream: Iterator[Any], ctx: StageContext) -> Iterator[Any]:
+        return _take(upstream, self.n, ctx.stats)
 
 
 def _take(up: Iterator[Any], limit: int, st: StageStats) -> Iterator[Any]:
@@ -407,19 +411,11 @@ def _take(up: Iterator[Any], limit: int, st: StageStats) -> Iterator[Any]:
         close_quietly(up)
 
 
-class SkipStage(Stage, name="skip"):
+class SkipStage(_CountStage, name="skip"):
     """Drop the first ``n`` items."""
-
-    timed = False
-
-    def __init__(self, n: int) -> None:
-        self.n = _check_count(n, "skip(n)", 0)
 
     def build(self, upstream: Iterator[Any], ctx: StageContext) -> Iterator[Any]:
         return _skip(upstream, self.n, ctx.stats)
-
-    def _params(self) -> list[str]:
-        return [str(self.n)]
 
 
 def _skip(up: Iterator[Any], count: int, st: StageStats) -> Iterator[Any]:
