@@ -214,14 +214,13 @@ class Runtime:
                 self.persist.changed(handle)
 
     # -- submitting ------------------------------------------------------------------
-    def enqueue(self, handles: list[JobHandle], backend: str, block_timeout: float | None = None
-                ) -> None:
+    def enqueue(self, handles: list[JobHandle], backend: str) -> None:
         """Queue new jobs on ``backend`` (already persisted if the engine is durable)."""
         scheduler = self.schedulers[backend]
         with self.lock:
             if self.closing:
                 raise RuntimeError("engine is shut down; create a new Engine to submit jobs")
-            self._make_room(len(handles), block_timeout)
+            self._make_room(len(handles))
             for h in handles:
                 self.active[h.job_id] = h
             self.counts[_PENDING] += len(handles)
@@ -235,7 +234,8 @@ class Runtime:
                     self._emit(h, EventKind.SUBMITTED)
         self.executors[backend].wake()
 
-    def _make_room(self, n: int, timeout: float | None) -> None:
+    def _make_room(self, n: int) -> None:
+        """Apply ``max_pending``: raise (reject) or wait for running jobs to free room."""
         limit = self.max_pending
         if limit is None or self.counts[_PENDING] + n <= limit:
             return
@@ -246,12 +246,8 @@ class Runtime:
                 f"the queue is full ({self.counts[_PENDING]} pending, max_pending={limit}) "
                 f"and on_full='block' would block the event loop; await eng.wait_async() "
                 f"before submitting more, or use on_full='reject'")
-        deadline = None if timeout is None else self.clock() + timeout
         while self.counts[_PENDING] + n > limit and self.counts[_PENDING] > 0:
-            remaining = None if deadline is None else deadline - self.clock()
-            if remaining is not None and remaining <= 0:
-                raise QueueFull(self.counts[_PENDING], limit)
-            self._room.wait(remaining)
+            self._room.wait()
 
     def complete_cached(self, handle: JobHandle, value: Any) -> None:
         """Finish a job from the cache without running it."""
