@@ -15,6 +15,7 @@ import itertools
 import os
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -516,7 +517,7 @@ def _info_dict(info: ExecutorInfo) -> dict[str, int]:
 # -- the default engine used by god.submit / god.map and the magics ------------------------
 _default: list[Engine | None] = [None]
 _default_lock = threading.Lock()
-_live_engines: Any = __import__("weakref").WeakSet()
+_live_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def default_engine() -> Engine:
