@@ -30,18 +30,23 @@ class AsyncExecutor(Executor, name="async"):
         self._stopped = False
 
     def wake(self) -> None:
-        if self._scheduled or self._stopped:
+        if self._stopped:
             return
-        self._scheduled = True
         assert self.host is not None
         loop = self.host.loop
         if running_loop() is loop:
-            loop.call_soon(self._pump)
-        else:
-            loop.call_soon_threadsafe(self._pump)
+            self._pump()  # already on the loop (a cell, a coroutine): start the tasks now
+            return
+        if self._scheduled:
+            return
+        self._scheduled = True
+        loop.call_soon_threadsafe(self._scheduled_pump)
+
+    def _scheduled_pump(self) -> None:
+        self._scheduled = False
+        self._pump()
 
     def _pump(self) -> None:
-        self._scheduled = False
         host = self.host
         assert host is not None
         loop = host.loop
@@ -51,9 +56,8 @@ class AsyncExecutor(Executor, name="async"):
                 return
             self._running += 1
             task = loop.create_task(self._execute(run))
-            run.token = task
+            run.token = task  # set before the task first runs: it starts on a later loop turn
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
 
     async def _execute(self, run: Run) -> None:
         host = self.host
@@ -72,6 +76,7 @@ class AsyncExecutor(Executor, name="async"):
             host.finish(run, value=value)
         finally:
             _current.reset(token)
+            self._tasks.discard(run.token)  # here, not in a done callback: one loop turn less
             self._running -= 1
             if not self._stopped:
                 self._pump()

@@ -205,8 +205,11 @@ class JobHandle:
         if self._event is not None:
             self._event.set()
         if self._waiters:
+            here = asyncio._get_running_loop()
             for loop, fut in self._waiters:
-                if not loop.is_closed():
+                if loop is here:
+                    _set_done(fut)  # on that loop already: no cross-thread wake-up needed
+                elif not loop.is_closed():
                     loop.call_soon_threadsafe(_set_done, fut)
             self._waiters = None
         callbacks, self._callbacks = self._callbacks or [], None
