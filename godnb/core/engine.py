@@ -478,6 +478,7 @@ class JobBuilder:
 
 _MISS = object()
 _CHUNK = 2048  # jobs per hand-off while a big map is still being built
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _merge_options(spec: TaskSpec, options: dict[str, Any]) -> dict[str, Any]:
@@ -491,9 +492,17 @@ def _merge_options(spec: TaskSpec, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _payload(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-    if type(args) is tuple and type(kwargs) is dict and not isinstance(task, str):
-        # A live callable with the arguments this engine packed itself: nothing to check.
-        return {"task": task, "args": args, "kwargs": kwargs}
+    if type(args) is tuple and type(kwargs) is dict:
+        # Arguments this engine packed itself, for a live callable (nothing to check) or a
+        # task name its template validated, with only scalar arguments (JSON already).
+        if not isinstance(task, str):
+            return {"task": task, "args": args, "kwargs": kwargs}
+        if not kwargs:
+            for arg in args:
+                if type(arg) not in _JSON_SCALARS:
+                    break
+            else:
+                return {"task": task, "args": args, "kwargs": kwargs}
     try:
         return validate_payload({"task": task, "args": args, "kwargs": kwargs})
     except ValueError as e:

@@ -119,9 +119,9 @@ class JobHandle:
         """The :class:`Result` once the job ended, else None."""
         if not self.finished:
             return None
-        return Result(job_id=self.job_id, status=self.job.status, output=self.output,
-                      errors=list(self.errors), execution_time=self.execution_time,
-                      attempts=self.job.attempts, cached=self.cached)
+        job = self.job
+        return Result.trusted(self.job_id, job.status, self.output, list(self.errors),
+                              self.execution_time, job.attempts, self.cached, job.updated_at)
 
     # -- waiting ---------------------------------------------------------------------
     def wait(self, timeout: float | None = None) -> bool:

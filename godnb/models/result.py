@@ -51,6 +51,25 @@ class Result(_Model):
     cached: bool = False
     finished_at: datetime = Field(default_factory=utcnow)
 
+    @classmethod
+    def trusted(cls, job_id: str, status: JobStatus, output: Any, errors: list[ErrorInfo],
+                execution_time: float, attempts: int, cached: bool, finished_at: datetime
+                ) -> Result:
+        """A Result from values the engine already holds valid, without re-validating them.
+
+        The engine's path (a durable job's result is built once per job); anything else
+        should call ``Result(...)``, which checks every field.
+        """
+        new = cls.__new__(cls)
+        object.__setattr__(new, "__dict__", {
+            "job_id": job_id, "status": status, "output": output, "errors": errors,
+            "execution_time": execution_time, "attempts": attempts, "cached": cached,
+            "finished_at": finished_at})
+        object.__setattr__(new, "__pydantic_fields_set__", set(_ALL_FIELDS))
+        object.__setattr__(new, "__pydantic_extra__", None)
+        object.__setattr__(new, "__pydantic_private__", None)
+        return new
+
     @property
     def ok(self) -> bool:
         return self.status is JobStatus.COMPLETED
@@ -59,3 +78,6 @@ class Result(_Model):
     def error(self) -> ErrorInfo | None:
         """The last attempt's error, if any."""
         return self.errors[-1] if self.errors else None
+
+
+_ALL_FIELDS = frozenset(Result.model_fields)

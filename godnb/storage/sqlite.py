@@ -22,11 +22,11 @@ from godnb.storage.codec import (
     RESULT_COLUMNS,
     from_us,
     job_from_row,
-    job_update,
+    job_update_values,
     job_values,
     merge_notes,
     result_from_row,
-    result_row,
+    result_values,
     to_us,
 )
 from godnb.storage.recovery import (
@@ -86,6 +86,9 @@ _DDL = (
         WHERE {_CLAIMABLE}""",
     "CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status)",
     "CREATE INDEX IF NOT EXISTS jobs_cancel ON jobs (owner) WHERE cancel_requested = 1",
+    # Jobs whose row holds error notes (interrupted attempts) not yet merged into a result:
+    # few, so writing a batch of results reads this small index instead of each job's row.
+    "CREATE INDEX IF NOT EXISTS jobs_notes ON jobs (job_id) WHERE notes IS NOT NULL",
     """CREATE TABLE IF NOT EXISTS results (
         job_id TEXT PRIMARY KEY,
         status TEXT NOT NULL,
@@ -123,9 +126,10 @@ def _insert(table: str, columns: Sequence[str], verb: str = "INSERT") -> str:
 _INSERT_JOB = f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({_marks(JOB_COLUMNS)})"
 # First result wins: a late write from an engine presumed dead can not replace it.
 _INSERT_RESULT = _insert("results", RESULT_COLUMNS, "INSERT OR IGNORE")
-_UPDATE_JOB = f"""UPDATE jobs SET status = :status, attempts = :attempts,
-    progress = :progress, error = :error, updated_at = :updated_at
-    WHERE job_id = :job_id AND {_ACTIVE}"""
+_INSERT_RESULT_VALUES = (f"INSERT OR IGNORE INTO results ({', '.join(RESULT_COLUMNS)}) "
+                         f"VALUES ({_marks(RESULT_COLUMNS)})")
+_UPDATE_JOB = f"""UPDATE jobs SET status = ?, attempts = ?, progress = ?, error = ?,
+    updated_at = ? WHERE job_id = ? AND {_ACTIVE}"""
 _APPLY_CHANGE = "UPDATE jobs SET " + ", ".join(f"{c} = :{c}" for c in Change.FIELDS) + \
     " WHERE job_id = :job_id"
 # INDEXED BY: the planner would rather use jobs_status and sort; this makes SQLite walk
@@ -270,18 +274,21 @@ class SQLiteStore(Store, name="sqlite"):
                 raise (error or self._error(e)) from e
 
     def update(self, jobs: Sequence[Job] = (), results: Sequence[Result] = ()) -> None:
-        updates = [job_update(job) for job in jobs]
-        result_rows = [result_row(result) for result in results]
+        updates = [job_update_values(job) for job in jobs]
+        result_rows = [result_values(result) for result in results]
         if not (updates or result_rows):
             return
         with self._db() as db:
             db.executemany(_UPDATE_JOB, updates)
             if result_rows:
-                notes = _notes(db, [r["job_id"] for r in result_rows])
-                for row in result_rows:
-                    if row["job_id"] in notes:
-                        row["errors"] = merge_notes(row["errors"], notes[row["job_id"]])
-                db.executemany(_INSERT_RESULT, result_rows)
+                notes = _notes(db, [r[0] for r in result_rows])
+                if notes:
+                    result_rows = [_with_notes(r, notes[r[0]]) if r[0] in notes else r
+                                   for r in result_rows]
+                db.executemany(_INSERT_RESULT_VALUES, result_rows)
+                # Merged into the result now: off the notes index, which stays small.
+                db.executemany("UPDATE jobs SET notes = NULL WHERE job_id = ?",
+                               [(job_id,) for job_id in notes])
 
     def get_job(self, job_id: str) -> Job | None:
         with self._read() as db:
@@ -429,7 +436,11 @@ def _engine(row: sqlite3.Row) -> EngineInfo:
 
 def _apply(db: sqlite3.Connection, changes: Sequence[Change]) -> None:
     db.executemany(_APPLY_CHANGE, [c.values for c in changes])
-    db.executemany(_INSERT_RESULT, [c.result for c in changes if c.result is not None])
+    ended = [c for c in changes if c.result is not None]
+    db.executemany(_INSERT_RESULT, [c.result for c in ended])
+    # The result holds the notes now (see update()).
+    db.executemany("UPDATE jobs SET notes = NULL WHERE job_id = ? AND notes IS NOT NULL",
+                   [(c.job_id,) for c in ended])
 
 
 def _stored_ids(db: sqlite3.Connection, ids: Sequence[str]) -> list[str]:
@@ -441,11 +452,20 @@ def _stored_ids(db: sqlite3.Connection, ids: Sequence[str]) -> list[str]:
 
 
 def _notes(db: sqlite3.Connection, ids: Sequence[str]) -> dict[str, str]:
-    notes: dict[str, str] = {}
-    for chunk in _chunks(ids):
-        notes.update(db.execute(f"SELECT job_id, notes FROM jobs WHERE job_id IN "
-                                f"({_marks(chunk)}) AND notes IS NOT NULL", chunk).fetchall())
-    return notes
+    """The error notes of those of ``ids`` that have any.
+
+    Reads the jobs_notes index whole: it holds only jobs with notes not yet merged into a
+    result (update() clears them), usually none, which beats looking up every id.
+    """
+    wanted = set(ids)
+    return {job_id: notes for job_id, notes in db.execute(
+        "SELECT job_id, notes FROM jobs INDEXED BY jobs_notes WHERE notes IS NOT NULL")
+        if job_id in wanted}
+
+
+def _with_notes(row: tuple[Any, ...], notes: str) -> tuple[Any, ...]:
+    errors = RESULT_COLUMNS.index("errors")
+    return (*row[:errors], merge_notes(row[errors], notes), *row[errors + 1:])
 
 
 def _claimable(db: sqlite3.Connection, limit: int, can_run: Callable[[str], bool] | None
