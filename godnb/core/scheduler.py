@@ -70,6 +70,7 @@ class Scheduler(Generic[J]):
         self._clock = clock
         self._lock = lock if lock is not None else threading.Lock()
         self._ready = threading.Condition(self._lock)
+        self._wakes = 0  # bumped by wake(): a waiter that sees it change gives up
         self._levels: dict[int, _Level[J]] = {}
         self._heap: list[int] = []  # negated priorities of the levels in _levels
         self._index: dict[str, J] = {}  # live jobs by id; a queue slot is live iff indexed
@@ -123,7 +124,8 @@ class Scheduler(Generic[J]):
             job = self._pop()
             if job is None and timeout:
                 deadline = self._clock() + timeout
-                while job is None:
+                wakes = self._wakes
+                while job is None and wakes == self._wakes:
                     remaining = deadline - self._clock()
                     if remaining <= 0:
                         break
@@ -188,6 +190,7 @@ class Scheduler(Generic[J]):
     def wake(self) -> None:
         """Wake every thread blocked in ``next_job`` (they return None if still empty)."""
         with self._lock:
+            self._wakes += 1
             self._ready.notify_all()
 
     # -- internals -------------------------------------------------------------------

@@ -119,6 +119,21 @@ def test_next_job_timeout_waits_for_a_submit() -> None:
     t.join()
 
 
+def test_wake_ends_a_wait_on_an_empty_queue() -> None:
+    # Shutdown relies on this: a worker blocked in next_job() must return, not sit out
+    # its poll timeout.
+    s: Scheduler = Scheduler()
+    got: list[object] = []
+    waiter = threading.Thread(target=lambda: got.append(s.next_job(timeout=60)))
+    waiter.start()
+    while not s._ready._waiters:  # type: ignore[attr-defined]
+        threading.Event().wait(0.001)
+    s.wake()
+    waiter.join(timeout=30)
+    assert not waiter.is_alive()
+    assert got == [None]
+
+
 def test_top_lists_in_priority_order_without_removing() -> None:
     s: Scheduler = Scheduler()
     for p in (1, 3, 2):
@@ -219,7 +234,7 @@ def test_threads_lose_and_duplicate_nothing() -> None:
     for t in threads:
         t.start()
     while sum(map(len, taken)) + s.size() < n_threads * per_thread:
-        pass
+        threading.Event().wait(0.001)  # not a busy loop: that would starve the workers of the GIL
     done_submitting.set()
     for t in threads:
         t.join()
