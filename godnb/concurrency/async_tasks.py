@@ -1,8 +1,16 @@
-"""The ``"async"`` backend: coroutines as tasks on the engine's event loop.
+"""The ``"async"`` backend: coroutines run by worker tasks on the engine's event loop.
 
-At most ``workers`` tasks run at once (default 1000). A timeout or cancel cancels the task,
-so the coroutine sees ``CancelledError`` at its next ``await``. A plain function submitted
-here runs on the loop itself and blocks it while it runs: prefer ``backend="thread"``.
+At most ``workers`` attempts run at once (default 1000). Like the thread backend, work is
+pulled: up to ``workers`` worker tasks take attempts from the queue one after another, so a
+burst of short coroutines costs no task per job, and each worker takes the queue's best job
+the moment it is free. A worker lets the loop run other callbacks every few jobs even when
+its jobs never suspend.
+
+A timeout or cancel cancels the attempt, so the coroutine sees ``CancelledError`` at its
+next ``await``; its worker goes on with the next job. As in a thread pool, a context
+variable a job sets stays set for the next job of the same worker. A plain function
+submitted here runs on the loop itself and blocks it while it runs: prefer
+``backend="thread"``.
 """
 
 from __future__ import annotations
@@ -16,17 +24,21 @@ from godnb.core.loop import running_loop
 
 __all__ = ["AsyncExecutor"]
 
+_YIELD_EVERY = 32  # jobs a worker runs back to back before it lets the loop turn
+_GONE = object()
+
 
 class AsyncExecutor(Executor, name="async"):
-    """Runs coroutine functions as asyncio tasks, ``workers`` at a time."""
+    """Runs coroutine functions on the engine's loop, ``workers`` at a time."""
 
     needs_loop = True
 
     def __init__(self, workers: int | None = None) -> None:
         super().__init__(workers or 1000)
-        self._running = 0
+        # Worker task -> the attempt it runs (None between jobs). Loop thread only.
+        self._workers: dict[asyncio.Task[None], Run | None] = {}
+        self._pulling = 0  # workers about to ask for a job (started, or between jobs)
         self._scheduled = False
-        self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = False
 
     def wake(self) -> None:
@@ -35,7 +47,7 @@ class AsyncExecutor(Executor, name="async"):
         assert self.host is not None
         loop = self.host.loop
         if running_loop() is loop:
-            self._pump()  # already on the loop (a cell, a coroutine): start the tasks now
+            self._pump()  # already on the loop (a cell, a coroutine): start workers now
             return
         if self._scheduled:
             return
@@ -47,60 +59,116 @@ class AsyncExecutor(Executor, name="async"):
         self._pump()
 
     def _pump(self) -> None:
+        """Start workers for the queued jobs no worker is about to take (loop thread)."""
         host = self.host
         assert host is not None
+        if self._stopped:
+            return
+        wanted = host.queued(self.name) - self._pulling
+        room = self.workers - len(self._workers)
         loop = host.loop
-        while self._running < self.workers and not self._stopped:
-            run = host.next_run(self.name, 0)
+        for _ in range(min(wanted, room)):
+            task = loop.create_task(self._work())
+            self._workers[task] = None
+            self._pulling += 1
+            task.add_done_callback(self._forget)  # also runs if cancelled before it started
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        if self._workers.pop(task, _GONE) is None:
+            self._pulling -= 1
+
+    async def _work(self) -> None:
+        host = self.host
+        assert host is not None
+        me = asyncio.current_task()
+        assert me is not None
+        name, workers = self.name, self._workers
+        burst = 0
+        while not self._stopped:
+            run = host.next_run(name, 0)
             if run is None:
                 return
-            self._running += 1
-            task = loop.create_task(self._execute(run))
-            run.token = task  # set before the task first runs: it starts on a later loop turn
-            self._tasks.add(task)
+            run.token = me
+            workers[me] = run
+            self._pulling -= 1
+            token = _current.set(run)
+            try:
+                value = run.fn(*run.args, **run.kwargs)
+                if inspect.isawaitable(value):
+                    value = await value
+            except asyncio.CancelledError:
+                if not self._ended_by_host(me, run):
+                    raise
+            except BaseException as e:
+                host.finish(run, error=e, tb=format_traceback(e))
+            else:
+                host.finish(run, value=value)
+                if run.ended and me.cancelling():
+                    me.uncancel()  # the job swallowed its cancel: do not pass it on
+            finally:
+                _current.reset(token)
+                workers[me] = None
+                self._pulling += 1
+            burst += 1
+            if burst == _YIELD_EVERY:
+                burst = 0
+                await asyncio.sleep(0)
 
-    async def _execute(self, run: Run) -> None:
-        host = self.host
-        assert host is not None
-        token = _current.set(run)
-        try:
-            value = run.fn(*run.args, **run.kwargs)
-            if inspect.isawaitable(value):
-                value = await value
-        except asyncio.CancelledError:
-            if not run.ended:  # cancelled by someone else than the host
-                host.finish(run, error=asyncio.CancelledError("task was cancelled"), tb="")
-        except BaseException as e:
-            host.finish(run, error=e, tb=format_traceback(e))
-        else:
-            host.finish(run, value=value)
-        finally:
-            _current.reset(token)
-            self._tasks.discard(run.token)  # here, not in a done callback: one loop turn less
-            self._running -= 1
-            if not self._stopped:
-                self._pump()
+    def _ended_by_host(self, me: asyncio.Task[None], run: Run) -> bool:
+        """Settle a CancelledError out of ``run``: True if the worker goes on to the next job.
+
+        The host cancelled the attempt (timeout, cancel): expected, go on. The job raised
+        CancelledError itself: it failed, go on. Someone cancelled the worker task (the
+        engine or its loop shutting down): the job is cancelled and the worker stops.
+        """
+        if run.ended and not self._stopped:
+            if me.cancelling():
+                me.uncancel()
+            return True
+        if not me.cancelling():
+            self.host.finish(run, error=asyncio.CancelledError("task was cancelled"),  # type: ignore[union-attr]
+                             tb="")
+            return True
+        if not run.ended:
+            self.host.finish(run, error=asyncio.CancelledError("task was cancelled"),  # type: ignore[union-attr]
+                             tb="")
+        return False
 
     def interrupt(self, run: Run, reason: str) -> None:
         run.cancel_requested = True
-        task = run.token
+        task: asyncio.Task[None] | None = run.token
         if task is None or task.done():
             return
-        loop = task.get_loop()
+        loop: asyncio.AbstractEventLoop = task.get_loop()
         if loop.is_closed():
             return
-        if running_loop() is loop:
-            task.cancel()
+        if running_loop() is not loop:
+            loop.call_soon_threadsafe(self._cancel_attempt, task, run)
+        elif _is_current(task):
+            # The job is cancelling itself: a cancel now would land at the worker's next
+            # await, which may be in the next job. Once the job is parked, it lands in it.
+            loop.call_soon(self._cancel_attempt, task, run)
         else:
-            loop.call_soon_threadsafe(task.cancel)
+            self._cancel_attempt(task, run)
+
+    def _cancel_attempt(self, task: asyncio.Task[None], run: Run) -> None:
+        # On the loop thread, so the worker is parked at an await: if it is still on this
+        # attempt, the CancelledError lands inside it (never in the worker's next job).
+        if self._workers.get(task) is run:
+            task.cancel()
 
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
         self._stopped = True
-        for task in list(self._tasks):
+        for task in list(self._workers):
             if not task.done():
                 loop = task.get_loop()
                 if not loop.is_closed():
                     loop.call_soon_threadsafe(task.cancel)
 
     def info(self) -> ExecutorInfo:
-        return ExecutorInfo(self.name, self.workers, self._running, self.host is not None)
+        busy = sum(1 for run in list(self._workers.values()) if run is not None)
+        return ExecutorInfo(self.name, self.workers, busy, self.host is not None)
+
+
+def _is_current(task: asyncio.Task[None]) -> bool:
+    return asyncio.current_task() is task

@@ -694,6 +694,9 @@ class StandaloneHost:
 
     # ---- the executor's side ---------------------------------------------------------
 
+    def queued(self, backend: str) -> int:
+        return len(self._queue)
+
     def next_run(self, backend: str, timeout: float | None = None) -> Run | None:
         with self._cond:
             if not self._queue and not self.closing and timeout != 0:

@@ -117,6 +117,9 @@ class ExecutorHost(Protocol):
     def wake_workers(self, backend: str) -> None:
         """Wake workers blocked in ``next_run(backend)``, e.g. so they see a shutdown."""
 
+    def queued(self, backend: str) -> int:
+        """How many jobs wait in ``backend``'s queue (for backends that size a pool)."""
+
 
 @dataclass(frozen=True)
 class ExecutorInfo:

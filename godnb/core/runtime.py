@@ -196,6 +196,10 @@ class Runtime:
                 return
             self._attempt_failed(handle, run, error, tb, elapsed)
 
+    def queued(self, backend: str) -> int:
+        """How many jobs wait in ``backend``'s queue."""
+        return len(self.schedulers[backend])
+
     def wake_workers(self, backend: str) -> None:
         """Wake every worker blocked in ``next_run(backend)`` (they get None if idle)."""
         self.schedulers[backend].wake()

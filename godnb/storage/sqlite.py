@@ -436,11 +436,14 @@ def _engine(row: sqlite3.Row) -> EngineInfo:
 
 def _apply(db: sqlite3.Connection, changes: Sequence[Change]) -> None:
     db.executemany(_APPLY_CHANGE, [c.values for c in changes])
-    ended = [c for c in changes if c.result is not None]
-    db.executemany(_INSERT_RESULT, [c.result for c in ended])
+    results: dict[str, dict[str, Any]] = {}
+    for c in changes:
+        if c.result is not None:
+            results.setdefault(c.job_id, c.result)  # as INSERT OR IGNORE: the first wins
+    db.executemany(_INSERT_RESULT, list(results.values()))
     # The result holds the notes now (see update()).
     db.executemany("UPDATE jobs SET notes = NULL WHERE job_id = ? AND notes IS NOT NULL",
-                   [(c.job_id,) for c in ended])
+                   [(job_id,) for job_id in results])
 
 
 def _stored_ids(db: sqlite3.Connection, ids: Sequence[str]) -> list[str]:

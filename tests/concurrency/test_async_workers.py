@@ -1,0 +1,193 @@
+"""The async backend's worker tasks: one worker runs many jobs, and a cancel or timeout of
+one job never reaches the next job on the same worker."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import godnb as god
+from godnb import Engine, JobStatus
+from godnb.core.context import current_job_id
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def nap(seconds: float, value: object = None) -> object:
+    await asyncio.sleep(seconds)
+    return value
+
+
+async def stubborn(value: object) -> object:
+    """Swallows its cancel and returns anyway."""
+    try:
+        await asyncio.sleep(30)
+    except asyncio.CancelledError:
+        pass
+    await asyncio.sleep(0)
+    return value
+
+
+async def with_asyncio_timeout() -> tuple[str, int]:
+    """How ``asyncio.timeout`` ended, and how many cancels the job's task has pending."""
+    pending = asyncio.current_task().cancelling()  # type: ignore[union-attr]
+    try:
+        async with asyncio.timeout(0.01):
+            await asyncio.sleep(30)
+    except TimeoutError:
+        return "timed out", pending
+    return "slept", pending
+
+
+async def raises_cancelled() -> None:
+    raise asyncio.CancelledError("the job's own")
+
+
+def test_cancel_does_not_reach_the_next_job_of_the_worker() -> None:
+    async def main() -> None:
+        async with Engine(async_limit=1) as eng:
+            slow = eng.submit(nap, 30, backend="async")
+            after = eng.submit(nap, 0.01, "next", backend="async")
+            while slow.status is not JobStatus.RUNNING:
+                await asyncio.sleep(0.001)
+            assert slow.cancel()
+            assert await after == "next"
+            assert slow.status is JobStatus.CANCELLED
+            assert eng.stats().counts["cancelled"] == 1
+
+    asyncio.run(main())
+
+
+def test_after_a_cancel_the_next_job_can_use_asyncio_timeout() -> None:
+    # The next job on the worker must not start in a task that is being cancelled
+    # (asyncio.timeout, TaskGroup and user code read Task.cancelling()).
+    async def main() -> None:
+        async with Engine(async_limit=1) as eng:
+            slow = eng.submit(nap, 30)
+            after = eng.submit(with_asyncio_timeout)
+            while slow.status is not JobStatus.RUNNING:
+                await asyncio.sleep(0.001)
+            slow.cancel()
+            assert await after == ("timed out", 0)
+
+    asyncio.run(main())
+
+
+def test_a_job_cancelling_itself_does_not_cancel_the_next() -> None:
+    async def main() -> None:
+        async with Engine(async_limit=1) as eng:
+            async def cancels_itself(i: int) -> int:
+                eng.get(current_job_id()).cancel()  # and returns without another await
+                return i
+
+            first = eng.submit(cancels_itself, 0)
+            rest = eng.map(nap, [0.01] * 3, [1, 2, 3])
+            assert await rest == [1, 2, 3]
+            assert first.status is JobStatus.CANCELLED
+
+    asyncio.run(main())
+
+
+def test_timeout_then_the_worker_goes_on() -> None:
+    async def main() -> None:
+        async with Engine(async_limit=1) as eng:
+            slow = eng.submit(nap, 30, timeout=0.05, backend="async")
+            rest = eng.map(nap, [0.0] * 5, range(5))
+            with pytest.raises(god.JobTimeout):
+                await slow
+            assert await rest == [0, 1, 2, 3, 4]
+
+    asyncio.run(main())
+
+
+def test_a_job_that_swallows_its_cancel_stays_cancelled() -> None:
+    async def main() -> None:
+        async with Engine(async_limit=1) as eng:
+            h = eng.submit(stubborn, "ignored")
+            after = eng.submit(nap, 0, "next")
+            while h.status is not JobStatus.RUNNING:
+                await asyncio.sleep(0.001)
+            h.cancel()
+            assert await after == "next"  # the worker is not left cancelled
+            assert h.status is JobStatus.CANCELLED
+
+    asyncio.run(main())
+
+
+def test_a_job_raising_cancelled_error_itself_fails_and_the_next_runs() -> None:
+    async def main() -> None:
+        async with Engine(async_limit=1) as eng:
+            bad = eng.submit(raises_cancelled)
+            after = eng.submit(nap, 0, "next")
+            assert await after == "next"
+            assert bad.status is JobStatus.FAILED
+            assert "cancelled" in str(bad.outcome.error).lower()
+
+    asyncio.run(main())
+
+
+def test_jobs_that_never_suspend_still_let_the_loop_turn() -> None:
+    async def main() -> None:
+        async with Engine(async_limit=1) as eng:
+            seen: list[int] = []
+
+            async def instant(i: int) -> int:
+                return i
+
+            group = eng.map(instant, range(2_000))
+            asyncio.get_running_loop().call_soon(lambda: seen.append(group.finished_count))
+            assert len(await group) == 2_000
+            # The callback ran while the jobs were still running, not after all of them.
+            assert seen and seen[0] < 2_000
+
+    asyncio.run(main())
+
+
+def test_never_more_than_the_limit_at_once() -> None:
+    running = 0
+    peak = 0
+
+    async def track(i: int) -> int:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.001)
+        running -= 1
+        return i
+
+    async def main() -> None:
+        async with Engine(async_limit=7) as eng:
+            assert await eng.map(track, range(200)) == list(range(200))
+            assert eng.stats().workers["async"]["busy"] == 0
+
+    asyncio.run(main())
+    assert peak == 7
+
+
+def test_shutdown_without_wait_cancels_the_running_and_the_queued() -> None:
+    async def main() -> None:
+        eng = Engine(async_limit=2)
+        group = eng.map(nap, [30] * 5)
+        while group.counts()["running"] < 2:
+            await asyncio.sleep(0.001)
+        eng.shutdown(wait=False)
+        await asyncio.sleep(0.05)
+        assert group.counts()["cancelled"] == 5
+
+    asyncio.run(main())
+
+
+def test_job_context_is_the_current_job_in_each_job() -> None:
+    async def report(i: int) -> int:
+        god.progress(i, 10)
+        await asyncio.sleep(0)
+        return i
+
+    async def main() -> None:
+        async with Engine(async_limit=2) as eng:
+            handles = [eng.submit(report, i) for i in range(6)]
+            assert [await h for h in handles] == list(range(6))
+            assert all(h.progress.done == h.progress.total for h in handles)
+
+    asyncio.run(main())
