@@ -205,12 +205,7 @@ class JobHandle:
         if self._event is not None:
             self._event.set()
         if self._waiters:
-            here = asyncio._get_running_loop()
-            for loop, fut in self._waiters:
-                if loop is here:
-                    _set_done(fut)  # on that loop already: no cross-thread wake-up needed
-                elif not loop.is_closed():
-                    loop.call_soon_threadsafe(_set_done, fut)
+            _wake(self._waiters)
             self._waiters = None
         callbacks, self._callbacks = self._callbacks or [], None
         return callbacks
@@ -244,6 +239,15 @@ def _set_done(fut: asyncio.Future[None]) -> None:
         fut.set_result(None)
 
 
+def _wake(waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]) -> None:
+    here = asyncio._get_running_loop()
+    for loop, fut in waiters:
+        if loop is here:
+            _set_done(fut)  # on that loop already: no cross-thread wake-up needed
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(_set_done, fut)
+
+
 class JobGroup(Sequence[JobHandle]):
     """The handles of one ``eng.map``: results in input order, one combined progress."""
 
@@ -253,6 +257,9 @@ class JobGroup(Sequence[JobHandle]):
         self._done = 0  # bumped by the runtime, under its lock, as each job ends
         self._ended_as = {s: 0 for s in (JobStatus.COMPLETED, JobStatus.FAILED,
                                          JobStatus.CANCELLED)}
+        # One wake-up for the whole group, not one per job: made by the first waiter.
+        self._event: threading.Event | None = None
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
@@ -260,8 +267,15 @@ class JobGroup(Sequence[JobHandle]):
         return self.handles[0].loop if self.handles else None
 
     def _ended(self, status: JobStatus) -> None:
+        """One job ended (the runtime calls this under its lock)."""
         self._done += 1
         self._ended_as[status] += 1
+        if self._done >= len(self.handles) and (self._event or self._waiters):
+            # Waiters come only after map() returned, so every handle is attached by now.
+            if self._event is not None:
+                self._event.set()
+            waiters, self._waiters = self._waiters, []
+            _wake(waiters)
 
     def _attach(self, handles: list[JobHandle]) -> None:
         """Adopt handles before they are queued, so no ending is missed."""
@@ -300,15 +314,17 @@ class JobGroup(Sequence[JobHandle]):
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every job ended (True) or ``timeout`` passes (False)."""
-        if not self.handles:
+        if self.done():
             return True
-        self.handles[0]._runtime.check_blocking_wait(self.handles)
-        deadline = None if timeout is None else _now() + timeout
-        for h in self.handles:
-            remaining = None if deadline is None else max(0.0, deadline - _now())
-            if not h.wait(remaining):
-                return False
-        return True
+        runtime = self.handles[0]._runtime
+        runtime.check_blocking_wait(self.handles)
+        with runtime.lock:
+            if self.done():
+                return True
+            if self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        return event.wait(timeout)
 
     def results(self, timeout: float | None = None) -> list[Any]:
         """Outputs in input order; raises the first job's error if one failed."""
@@ -329,9 +345,15 @@ class JobGroup(Sequence[JobHandle]):
         return self._gather().__await__()
 
     async def _gather(self) -> list[Any]:
-        for h in self.handles:
-            if not h.finished:
-                await h._wait_async()
+        if not self.done():
+            loop = asyncio.get_running_loop()
+            fut: asyncio.Future[None] = loop.create_future()
+            with self.handles[0]._runtime.lock:
+                if self.done():
+                    fut.set_result(None)
+                else:
+                    self._waiters.append((loop, fut))
+            await fut
         return [h._value() for h in self.handles]
 
     def __repr__(self) -> str:
@@ -341,9 +363,3 @@ class JobGroup(Sequence[JobHandle]):
         from godnb.core.display import mimebundle
 
         return mimebundle(self)
-
-
-def _now() -> float:
-    import time
-
-    return time.monotonic()
