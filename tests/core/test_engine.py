@@ -209,6 +209,29 @@ def test_map_results_in_order(eng: Engine) -> None:
     assert [h.result() for h in g][:3] == [0, 2, 4]
 
 
+def test_group_wait_times_out_then_wakes_once_all_ended() -> None:
+    gate = threading.Event()
+    with Engine(threads=2) as e:
+        g = e.map(gate.wait, [30] * 4)
+        assert g.wait(timeout=0.05) is False  # nothing can end before the gate opens
+        assert not g.done()
+        threading.Timer(0.05, gate.set).start()
+        assert g.wait(timeout=30) is True
+        assert g.results() == [True] * 4 and g.done()
+
+
+def test_awaiting_a_group_from_another_loop() -> None:
+    gate = threading.Event()
+    with Engine(threads=2) as e:  # its jobs end on worker threads, not on this loop
+        g = e.map(gate.wait, [30] * 3)
+
+        async def main() -> list[object]:
+            asyncio.get_running_loop().call_later(0.05, gate.set)
+            return await g
+
+        assert asyncio.run(main()) == [True] * 3
+
+
 def test_map_over_two_iterables(eng: Engine) -> None:
     assert eng.map(pow, [2, 3], [3, 2]).results(timeout=30) == [8, 9]
 
