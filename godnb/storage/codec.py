@@ -28,6 +28,7 @@ __all__ = [
     "JSON",
     "LOST",
     "NONE",
+    "OWN_COLUMNS",
     "PICKLE",
     "RESULT_COLUMNS",
     "UPDATE_COLUMNS",
@@ -52,12 +53,15 @@ __all__ = [
 # How a value column was written. LOST: it could not be pickled; the column holds why.
 NONE, JSON, PICKLE, LOST = 0, 1, 2, 3
 
+# The first OWN_COLUMNS differ from job to job; in a batch from one map() every other
+# column is usually the same (the SQLite store writes those once per batch).
 JOB_COLUMNS = (
-    "job_id", "status", "priority", "owner", "cancel_requested", "task", "durable",
-    "params_kind", "params", "name", "job_group", "retries", "backoff", "timeout",
-    "backend", "attempts", "tags", "cache", "progress", "error", "notes",
-    "created_at", "updated_at",
+    "job_id", "params_kind", "params",
+    "status", "priority", "owner", "cancel_requested", "task", "durable", "name",
+    "job_group", "retries", "backoff", "timeout", "backend", "attempts", "tags", "cache",
+    "progress", "error", "notes", "created_at", "updated_at",
 )
+OWN_COLUMNS = 3
 #: What a state change rewrites (:meth:`Store.update`); ``job_id`` last, for the WHERE.
 UPDATE_COLUMNS = ("status", "attempts", "progress", "error", "updated_at", "job_id")
 RESULT_COLUMNS = (
@@ -262,9 +266,9 @@ def job_values(job: Job, owner: str | None = None) -> tuple[Any, ...]:
     created = to_us(job.created_at)
     updated = created if job.updated_at is job.created_at else to_us(job.updated_at)
     return (
-        job.job_id, _STATUS[job.status], job.priority, owner, 0,
-        task if durable else task_reference(task), int(durable), params_kind, params,
-        job.name, job.group, job.retries, job.backoff, job.timeout, job.backend,
+        job.job_id, params_kind, params,
+        _STATUS[job.status], job.priority, owner, 0, task if durable else task_reference(task),
+        int(durable), job.name, job.group, job.retries, job.backoff, job.timeout, job.backend,
         job.attempts, json.dumps(job.tags) if job.tags else None, int(job.cache),
         None if progress is None else progress.model_dump_json(), job.error, None,
         created, updated,

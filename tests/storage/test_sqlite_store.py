@@ -161,6 +161,27 @@ def test_add_is_one_transaction(tmp_path: Path) -> None:
         assert len(store) == 10_000
 
 
+def test_runs_of_alike_jobs_keep_their_order_and_every_field(tmp_path: Path) -> None:
+    # add() writes the columns alike jobs share once per run; runs shorter than that pays
+    # for bind every column. Both must store each job exactly, in submit order.
+    template = Job(payload={"task": "math:sqrt", "args": [0]}, priority=2, name="root",
+                   group="g", retries=3, backoff=0.5, timeout=9.0, tags=("a", "b"))
+    jobs = ([template.derive({"task": "math:sqrt", "args": (i,), "kwargs": {}})
+             for i in range(12)]
+            + [_job(100 + i, priority=i) for i in range(3)]  # each one different
+            + [template.derive({"task": "math:pow", "args": (i, 2), "kwargs": {}})
+               for i in range(9)]
+            + [_job(200)])
+    with SQLiteStore(tmp_path / "jobs.db") as store:
+        store.add(jobs, owner="me")
+        stored = store.list_jobs(newest_first=False)
+        assert [j.job_id for j in stored] == [j.job_id for j in jobs]
+        for mine, theirs in zip(jobs, stored, strict=True):
+            want = mine.model_dump()
+            want["payload"]["args"] = list(want["payload"]["args"])
+            assert theirs.model_dump() == want
+
+
 _CLAIMER = r"""
 import json, sys, time
 from godnb.models import Job
