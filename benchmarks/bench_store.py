@@ -1,17 +1,20 @@
 """Durable throughput (SQLite vs memory vs SqliteHuey) and memory that scales with active jobs.
 
-Run: python benchmarks/bench_store.py [--n 100000] [--rss-jobs 1000000]
+Run: python benchmarks/bench_store.py [--n 100000] [--rss-jobs 1000000] [--repeat 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import os
+import statistics
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -90,12 +93,23 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=50_000)
     parser.add_argument("--huey-n", type=int, default=5_000)
     parser.add_argument("--rss-jobs", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each throughput measurement; the median is kept")
     args = parser.parse_args()
+    runs = itertools.count()
     with tempfile.TemporaryDirectory() as d:
-        mem = durable_map(god.MemoryStore(), args.n)
-        sql = durable_map(god.SQLiteStore(os.path.join(d, "a.db")), args.n)
-        ours_small = durable_map(god.SQLiteStore(os.path.join(d, "b.db")), args.huey_n)
-        huey = huey_run(os.path.join(d, "huey.db"), args.huey_n)
+        def sqlite_map(n: int) -> float:
+            return durable_map(god.SQLiteStore(os.path.join(d, f"{next(runs)}.db")), n)
+
+        def median(fn: Callable[[], float | None]) -> float | None:
+            times = [fn() for _ in range(args.repeat)]
+            return None if None in times else statistics.median(times)  # type: ignore[type-var]
+
+        mem = median(lambda: durable_map(god.MemoryStore(), args.n))
+        sql = median(lambda: sqlite_map(args.n))
+        ours_small = median(lambda: sqlite_map(args.huey_n))
+        huey = median(lambda: huey_run(os.path.join(d, f"huey{next(runs)}.db"), args.huey_n))
+        assert mem is not None and sql is not None and ours_small is not None
     rows = [
         ("map(), MemoryStore", f"{args.n:,}", f"{args.n / mem:,.0f}/s", "", ""),
         ("map(), SQLiteStore (WAL, NORMAL)", f"{args.n:,}", f"{args.n / sql:,.0f}/s",
