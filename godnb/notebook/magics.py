@@ -54,8 +54,8 @@ USAGE = """\
   %god profile             per-task timing table
   %god help                this text
 
-JOB is a job id, a unique prefix of one (4+ characters), or the name of a variable that
-holds a job handle."""
+JOB is a job id, a unique prefix of one (4+ characters), the name of a variable that
+holds a job handle, or a job's name (--name; the newest job of that name)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -274,7 +274,11 @@ class GodMagics(Magics):
 
     # -- helpers -------------------------------------------------------------------------
     def _find(self, ref: str) -> JobHandle:
-        """A handle by variable name, job id or unique id prefix (no evaluation)."""
+        """A handle by variable name, job id, unique id prefix or job name (no evaluation).
+
+        A name given to several jobs (``%%god submit --name train`` run twice) means the
+        newest of them.
+        """
         shell = self.shell
         if ref.isidentifier() and shell is not None:
             value = shell.user_ns.get(ref)
@@ -284,16 +288,20 @@ class GodMagics(Magics):
         handle = eng.get(ref)
         if handle is not None:
             return handle
+        handles = eng.jobs()
         if len(ref) >= 4:
-            matches = [h for h in eng.jobs() if h.job_id.startswith(ref)]
+            matches = [h for h in handles if h.job_id.startswith(ref)]
             if len(matches) == 1:
                 return matches[0]
             if len(matches) > 1:
                 raise UsageError(f"job prefix {ref!r} matches {len(matches)} jobs; give "
                                  f"more of the id")
+        named = [h for h in handles if h.job.name == ref]
+        if named:
+            return max(named, key=lambda h: h.submitted)
         raise UsageError(f"no job {ref!r} on engine {eng.name}: give a job id, a unique "
-                         f"prefix of one, or a variable holding a handle (`%god queue` "
-                         f"lists active jobs)")
+                         f"prefix of one, a job name, or a variable holding a handle "
+                         f"(`%god queue` lists active jobs)")
 
     def _filename(self, source: str) -> str:
         # Register the source with IPython's compiler cache so tracebacks show its lines.

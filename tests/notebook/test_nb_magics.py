@@ -91,6 +91,17 @@ def test_status_queue_result_profile(ip: InteractiveShell, eng: Engine) -> None:
     assert "st" in str(ip.run_line_magic("god", "profile"))
 
 
+def test_jobs_can_be_named_in_every_command(ip: InteractiveShell, eng: Engine) -> None:
+    first = submit(ip, "--name nightly", "1")
+    assert first.result(timeout=10) == 1
+    second = submit(ip, "--name nightly", "2")  # the same name again: the newest counts
+    assert second.result(timeout=10) == 2
+    assert ip.run_line_magic("god", "result nightly") == 2
+    assert str(ip.run_line_magic("god", "status nightly")).startswith("nightly: 100%")
+    with pytest.raises(UsageError, match="a job name"):
+        ip.run_line_magic("god", "result no-such-job")
+
+
 def test_cancel_a_running_job(ip: InteractiveShell, eng: Engine,
                               capsys: pytest.CaptureFixture[str]) -> None:
     h = submit(ip, "", "import time, godnb\nfor _ in range(500):\n    time.sleep(0.01)\n"
