@@ -94,7 +94,8 @@ class Runtime:
         scheduler = self.schedulers[backend]
         with self.lock:
             while True:
-                handle = scheduler.next_job(timeout)
+                # Without a wait (the async workers' case): pop under the lock held here.
+                handle = scheduler.next_job(timeout) if timeout else scheduler.pop()
                 if handle is None:
                     return None
                 run = self._start(handle, backend)
@@ -154,8 +155,10 @@ class Runtime:
             if job.status is not _PENDING or handle.finished:
                 return None  # cancelled between the scheduler and here
             now = self.clock()
-            job.__dict__["attempts"] += 1  # direct: see Job.transition
-            job.transition(_RUNNING)
+            state = job.__dict__  # direct writes: see Job.transition
+            state["attempts"] += 1
+            state["status"] = _RUNNING  # pending -> running, checked just above
+            state["updated_at"] = utcnow()
             self.counts[_PENDING] -= 1
             self.counts[_RUNNING] += 1
             if job.attempts == 1:
@@ -356,7 +359,12 @@ class Runtime:
         """Move a job to its final status; must hold the lock."""
         job = handle.job
         before = job.status
-        job.transition(status)
+        if before is _PENDING or before is _RUNNING:  # active -> final: always allowed
+            state = job.__dict__
+            state["status"] = status
+            state["updated_at"] = utcnow()
+        else:
+            job.transition(status)  # raises: a job ends once
         handle.run = None
         self.running.pop(handle.job_id, None)
         self.counts[before] -= 1

@@ -197,6 +197,11 @@ class Scheduler(Generic[J]):
     def _pop(self) -> J | None:
         return self._front(remove=True)
 
+    def pop(self) -> J | None:
+        """Remove and return the next job, or None; for callers that hold the lock already
+        (the runtime's, shared), so it neither locks nor waits."""
+        return self._front(remove=True)
+
     def _front(self, remove: bool) -> J | None:
         index = self._index
         while self._heap:
