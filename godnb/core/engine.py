@@ -358,14 +358,30 @@ class Engine:
         """Wait, without blocking the loop, until every known job has ended."""
         await self._rt.wait_idle_async()
 
-    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
-        """Stop the engine. ``wait=True`` lets every job finish; ``wait=False`` cancels them."""
+    def shutdown(self, wait: bool = True, timeout: float | None = None, *,
+                 release: bool = False) -> None:
+        """Stop the engine. ``wait=True`` lets every job finish; ``wait=False`` cancels them.
+
+        ``release=True`` (an engine with a store): jobs that have not ended (with
+        ``wait=True``, those still running after ``timeout``) are not cancelled in the store
+        but left pending there, for the next engine on it: a later session, or a
+        ``godnb worker``. Here they stop as if cancelled (a process job is killed, a thread
+        job flagged), and each runs again from the start where it is picked up.
+        """
         if self._closed:
             return
+        if release and self._durable is None:
+            raise ValueError("release=True keeps unfinished jobs in the engine's store, and "
+                             "this engine has none; pass store=... to Engine, or drop "
+                             "release=True")
         if wait:
             self.wait(timeout)
         if self._durable is not None:
             self._durable.stop_polling()
+            if release:
+                with self._rt.lock:
+                    unfinished = list(self._rt.active)
+                self._durable.release(unfinished)
         self._closed = True
         self._rt.cancel_all()
         self._rt.stop(wait=wait, timeout=timeout)

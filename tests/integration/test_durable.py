@@ -63,6 +63,33 @@ def test_submit_is_committed_before_it_returns(tmp_path: Path) -> None:
         gate.set()
 
 
+def test_shutdown_with_release_leaves_unfinished_jobs_for_the_next_engine(
+        tmp_path: Path) -> None:
+    db, log = tmp_path / "j.db", tmp_path / "log"
+    eng = Engine(threads=1, store=db)
+    slow = eng.submit("record", str(log), -1, 0.5)  # still running at shutdown
+    queued = eng.map("record", [str(log)] * 5, range(5))
+    wait_for(lambda: slow.status is JobStatus.RUNNING)
+    eng.shutdown(wait=False, release=True)
+    assert slow.status is JobStatus.CANCELLED  # stopped here ...
+    store = SQLiteStore(db)
+    assert store.counts()["pending"] == 6  # ... but kept for the next engine
+    assert store.get_job(slow.job_id).status is JobStatus.PENDING
+    store.close()
+    with Engine(threads=2, store=db, poll_interval=0.05) as nxt:
+        wait_for(lambda: nxt.store.counts()["completed"] == 6)
+        assert [nxt.store.get_result(h.job_id).output for h in [slow, *queued]] == \
+            [-1, 0, 1, 2, 3, 4]
+
+
+def test_release_needs_a_store() -> None:
+    eng = Engine(threads=1)
+    with pytest.raises(ValueError, match="has none; pass store="):
+        eng.shutdown(release=True)
+    assert not eng.closed  # the bad call changed nothing
+    eng.shutdown()
+
+
 def test_kill_9_loses_no_acknowledged_job(tmp_path: Path) -> None:
     db, log, ready = tmp_path / "j.db", tmp_path / "log", tmp_path / "ready"
     n = 5000
