@@ -81,6 +81,8 @@ class Runtime:
         self.closing = False
         self._idle_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self.persist: Any = None  # set by the engine when it has a store
+        # Set by a submitter that found the lock taken (a hint: no lock guards it).
+        self.submitter_waiting = False
         self.on_final: list[Callable[[JobHandle], Any]] = []  # e.g. the result cache
         for name, executor in executors.items():
             executor.start(self, name)
@@ -224,7 +226,13 @@ class Runtime:
     def enqueue(self, handles: list[JobHandle], backend: str) -> None:
         """Queue new jobs on ``backend`` (already persisted if the engine is durable)."""
         scheduler = self.schedulers[backend]
-        with self.lock:
+        if not self.lock.acquire(blocking=False):
+            # A worker holds the lock. Once it lets go it keeps the GIL, and this thread
+            # would wait out CPython's switch interval (5 ms) to get it back: ask the
+            # workers to give way (ThreadExecutor checks this after each job).
+            self.submitter_waiting = True
+            self.lock.acquire()
+        try:
             if self.closing:
                 raise RuntimeError("engine is shut down; create a new Engine to submit jobs")
             self._make_room(len(handles))
@@ -239,6 +247,8 @@ class Runtime:
             if self.hub.active:
                 for h in handles:
                     self._emit(h, EventKind.SUBMITTED)
+        finally:
+            self.lock.release()
         self.executors[backend].wake()
 
     def _make_room(self, n: int) -> None:
