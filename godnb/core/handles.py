@@ -199,7 +199,7 @@ class JobHandle:
                 return
         fn(self)
 
-    def _resolve(self) -> list[Callable[[JobHandle], Any]]:
+    def _resolve(self) -> Sequence[Callable[[JobHandle], Any]]:
         """Wake every waiter; called once by the runtime, under its lock."""
         self.finished = True
         if self._event is not None:
@@ -207,7 +207,10 @@ class JobHandle:
         if self._waiters:
             _wake(self._waiters)
             self._waiters = None
-        callbacks, self._callbacks = self._callbacks or [], None
+        callbacks = self._callbacks
+        if callbacks is None:
+            return ()
+        self._callbacks = None
         return callbacks
 
     # -- control ---------------------------------------------------------------------
