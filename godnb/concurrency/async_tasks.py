@@ -76,6 +76,10 @@ class AsyncExecutor(Executor, name="async"):
     def _forget(self, task: asyncio.Task[None]) -> None:
         if self._workers.pop(task, _GONE) is None:
             self._pulling -= 1
+        if not self._stopped:
+            # A worker cancelled from outside (a job cancelling its own task) leaves jobs
+            # queued that no wake-up may come for: replace it (a no-op when none wait).
+            self._pump()
 
     async def _work(self) -> None:
         host = self.host

@@ -89,6 +89,22 @@ def test_a_job_cancelling_itself_does_not_cancel_the_next() -> None:
     asyncio.run(main())
 
 
+def test_a_job_cancelling_its_own_task_does_not_stall_the_queue() -> None:
+    async def cancels_its_task() -> None:
+        asyncio.current_task().cancel()  # type: ignore[union-attr]
+        await asyncio.sleep(1)
+
+    async def main() -> None:
+        async with Engine(async_limit=1) as eng:
+            first = eng.submit(cancels_its_task)
+            rest = eng.map(nap, [0.0] * 3, [1, 2, 3])  # queued behind it, same worker
+            assert await rest == [1, 2, 3]
+            assert first.status is JobStatus.FAILED  # not cancelled through the engine
+            assert first.outcome.error.type == "CancelledError"  # type: ignore[union-attr]
+
+    asyncio.run(main())
+
+
 def test_timeout_then_the_worker_goes_on() -> None:
     async def main() -> None:
         async with Engine(async_limit=1) as eng:
