@@ -123,20 +123,17 @@ class AsyncExecutor(Executor, name="async"):
 
         The host cancelled the attempt (timeout, cancel): expected, go on. The job raised
         CancelledError itself: it failed, go on. Someone cancelled the worker task (the
-        engine or its loop shutting down): the job is cancelled and the worker stops.
+        engine or its loop shutting down, a job cancelling its own task): the job ends
+        with that error and the worker stops.
         """
         if run.ended and not self._stopped:
             if me.cancelling():
                 me.uncancel()
             return True
-        if not me.cancelling():
-            self.host.finish(run, error=asyncio.CancelledError("task was cancelled"),  # type: ignore[union-attr]
-                             tb="")
-            return True
         if not run.ended:
-            self.host.finish(run, error=asyncio.CancelledError("task was cancelled"),  # type: ignore[union-attr]
-                             tb="")
-        return False
+            assert self.host is not None
+            self.host.finish(run, error=asyncio.CancelledError("task was cancelled"), tb="")
+        return not me.cancelling()
 
     def interrupt(self, run: Run, reason: str) -> None:
         run.cancel_requested = True
