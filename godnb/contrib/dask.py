@@ -586,7 +586,7 @@ class DaskPipelineBackend(PipelineBackend, name="dask"):
 
 
 def _with_remote_tb(exc: BaseException, tb: str) -> BaseException:
-    from godnb.concurrency.processes import RemoteTraceback
+    from godnb.concurrency.process_pool import RemoteTraceback
 
     if exc.__cause__ is None:
         exc.__cause__ = RemoteTraceback(tb)

@@ -226,7 +226,7 @@ class ThreadBackend(PipelineBackend, name="thread"):
 
 
 class ProcessBackend(PipelineBackend, name="process"):
-    """A :class:`~godnb.concurrency.processes.ProcessPool`; chunks go to
+    """A :class:`~godnb.concurrency.process_pool.ProcessPool`; chunks go to
     :func:`_run_chunk_remote`, so IPC costs per chunk, not per item. A unit past its
     timeout is killed with its worker process (the pool replaces the worker)."""
 
@@ -235,7 +235,7 @@ class ProcessBackend(PipelineBackend, name="process"):
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        from godnb.concurrency.processes import ProcessPool, RemoteTraceback
+        from godnb.concurrency.process_pool import ProcessPool, RemoteTraceback
 
         self._remote_tb = RemoteTraceback
         self._pool = ProcessPool(workers=self.workers)

@@ -15,12 +15,8 @@ from typing import Any
 
 import pytest
 
-from godnb.concurrency.processes import (
-    ProcessExecutor,
-    ProcessPool,
-    RemoteTraceback,
-    StandaloneHost,
-)
+from godnb.concurrency.process_pool import ProcessPool, RemoteTraceback, StandaloneHost
+from godnb.concurrency.processes import ProcessExecutor
 from godnb.core.executor import Run, create_executor
 from godnb.errors import JobCancelled, WorkerDied
 from tests.concurrency import proc_tasks
@@ -347,7 +343,7 @@ def test_shutdown_wait_with_timeout_kills_what_is_still_running():
 def test_interpreter_exit_without_shutdown_kills_children_and_does_not_hang():
     script = (
         "import os, time\n"
-        "from godnb.concurrency.processes import ProcessPool\n"
+        "from godnb.concurrency.process_pool import ProcessPool\n"
         "pool = ProcessPool(workers=1)\n"
         "print(pool.submit(os.getpid).result(), flush=True)\n"
         "pool.submit(time.sleep, 60)\n"
