@@ -35,6 +35,14 @@ def wait_until(pred: Callable[[], Any], timeout: float = 15.0, what: str = "cond
         time.sleep(0.01)
 
 
+def dask_holds(client: Any, key: str) -> bool:
+    """True while the Dask scheduler or any worker still knows the task ``key``."""
+    on_scheduler = client.run_on_scheduler(
+        lambda dask_scheduler: key in dask_scheduler.tasks)
+    on_workers = client.run(lambda dask_worker: key in dask_worker.state.tasks)
+    return bool(on_scheduler or any(on_workers.values()))
+
+
 def godnb_keys(client: Any) -> list[str]:
     return [k for k in list(client.futures) if str(k).startswith("godnb-")]
 
@@ -174,7 +182,9 @@ def test_cancel_pending_jobs_in_godnb_and_in_dask(
     assert in_dask.status is in_godnb.status is JobStatus.CANCELLED
     key = f"godnb-{in_dask.job_id}-1"
     wait_until(lambda: key not in dask_client.futures, what="the Dask future to be cancelled")
-    time.sleep(0.1)  # let the scheduler act on the cancel before a worker frees up
+    # Dask cancels asynchronously: free a worker thread only once neither the scheduler
+    # nor any worker holds the task (a fixed sleep was not enough on a loaded machine).
+    wait_until(lambda: not dask_holds(dask_client, key), what="Dask to forget the task")
     Path(release).touch()
     assert [b.result(timeout=30) for b in blockers] == ["released"] * 2
     # Later work runs; the cancelled jobs never did.
