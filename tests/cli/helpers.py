@@ -10,10 +10,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 TASKS = "tests.cli.cli_tasks"
@@ -56,17 +58,6 @@ def ok(*args: Any) -> str:
     return proc.stdout
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition"
-             ) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} not met within {timeout} s"
-        time.sleep(0.02)
-
-
 def row(db: Path, job_id: str) -> dict[str, Any]:
     """The job's raw row, read with plain sqlite3 (not through godnb)."""
     conn = sqlite3.connect(db)
@@ -97,7 +88,7 @@ class Worker:
              "--poll", "0.05", *map(str, args)],
             cwd=ROOT, env=cli_env(), stdout=subprocess.DEVNULL, stderr=self._err, text=True)
         if ready:  # its signal handlers are installed once it says so
-            wait_for(lambda: "worker started" in self.text() or self.proc.poll() is not None,
+            wait_until(lambda: "worker started" in self.text() or self.proc.poll() is not None,
                      what="worker start")
             assert "worker started" in self.text(), f"worker failed to start: {self.text()}"
 

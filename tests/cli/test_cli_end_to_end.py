@@ -18,7 +18,8 @@ import pytest
 
 from godnb.models import Job
 from godnb.storage.sqlite import SQLiteStore
-from tests.cli.helpers import ROOT, TASKS, cli, cli_env, ok, row, run_cli, wait_for, worker
+from tests.cli.helpers import ROOT, TASKS, cli, cli_env, ok, row, run_cli, worker
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -108,8 +109,8 @@ def test_cancel_running_thread_and_process_jobs(tmp_path: Path) -> None:
         thread_job = submit(db, "cli.cooperative", "--args",
                             json.dumps([60, str(t_started), str(saw)]))
         proc_job = submit(db, "cli.proc_sleep", "--args", json.dumps([60, str(p_started)]))
-        wait_for(t_started.exists, what="thread job start")
-        wait_for(lambda: p_started.exists() and p_started.read_text(), what="process start")
+        wait_until(t_started.exists, what="thread job start")
+        wait_until(lambda: p_started.exists() and p_started.read_text(), what="process start")
         child = int(p_started.read_text())
         proc = run_cli("cancel", thread_job, "--db", db, "--wait", "10", "--json")
         assert proc.returncode == 0, proc.stderr
@@ -119,8 +120,8 @@ def test_cancel_running_thread_and_process_jobs(tmp_path: Path) -> None:
         assert code == 0, err
         assert out.startswith(f"cancel requested for job {proc_job}")
         assert saw.exists(), "god.cancelled() turned true in the thread job"
-        wait_for(lambda: not _alive(child), timeout=10, what="the process job killed")
-        wait_for(lambda: row(db, proc_job)["status"] == "cancelled", timeout=10,
+        wait_until(lambda: not _alive(child), timeout=10, what="the process job killed")
+        wait_until(lambda: row(db, proc_job)["status"] == "cancelled", timeout=10,
                  what="process job cancelled")
     assert row(db, thread_job)["status"] == "cancelled"
 
@@ -145,7 +146,7 @@ def test_monitor_until_done_exits_when_the_queue_drains(tmp_path: Path) -> None:
              "--interval", "0.1", "--plain"], cwd=ROOT, env=cli_env(), stdout=stdout,
             stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(lambda: "pending 7" in screen.read_text(), what="the first frame")
+        wait_until(lambda: "pending 7" in screen.read_text(), what="the first frame")
         with worker(db, tmp_path / "w.log", "--threads", "2"):
             _, err = monitor.communicate(timeout=60)
     finally:

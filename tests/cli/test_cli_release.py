@@ -8,7 +8,8 @@ import pytest
 
 from godnb import Engine, JobStatus
 from tests.cli import cli_tasks  # noqa: F401  (registers cli.*)
-from tests.cli.helpers import row, wait_for
+from tests.cli.helpers import row
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -21,7 +22,7 @@ def test_release_requeues_running_and_pending_jobs_and_the_final_flush_keeps_it(
         assert done.result(10) == 7
         running = eng.submit("tests.core.funcs:cooperative", 60)
         waiting = eng.submit("cli.add", 1, 2)  # one thread: this one waits
-        wait_for(lambda: running.status is JobStatus.RUNNING, what="running")
+        wait_until(lambda: running.status is JobStatus.RUNNING, what="running")
         eng._durable.flush()
         assert row(db, running.job_id)["status"] == "running"
         eng._durable.stop_polling()

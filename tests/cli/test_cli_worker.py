@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.helpers import TASKS, cli, engines, row, wait_for, worker
+from tests.cli.helpers import TASKS, cli, engines, row, worker
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -30,8 +31,8 @@ def test_sigterm_finishes_short_jobs_and_requeues_long_and_unstarted_ones(tmp_pa
     long = submit(db, "cli.nap", [120, str(long_started)], "--priority", "8")
     queued = [submit(db, "cli.add", [i, i]) for i in range(3)]  # no thread left for these
     with worker(db, tmp_path / "w.log", "--threads", "2", "--grace", "3") as w:
-        wait_for(lambda: short_started.exists() and long_started.exists(), what="both started")
-        wait_for(lambda: all(row(db, j)["owner"] for j in queued), what="the adds claimed")
+        wait_until(lambda: short_started.exists() and long_started.exists(), what="both started")
+        wait_until(lambda: all(row(db, j)["owner"] for j in queued), what="the adds claimed")
         t0 = time.monotonic()
         w.signal(signal.SIGTERM)
         assert w.wait(30) == 0
@@ -67,9 +68,9 @@ def test_sigint_twice_exits_at_once_and_requeues_the_running_job(tmp_path: Path)
     started = tmp_path / "started"
     job = submit(db, "cli.nap", [120, str(started)])
     with worker(db, tmp_path / "w.log", "--grace", "60") as w:
-        wait_for(started.exists, what="job start")
+        wait_until(started.exists, what="job start")
         w.signal(signal.SIGINT)
-        wait_for(lambda: "shutdown requested" in w.text(), what="first signal seen")
+        wait_until(lambda: "shutdown requested" in w.text(), what="first signal seen")
         time.sleep(0.3)
         assert w.proc.poll() is None, "still in its 60 s grace period"
         t0 = time.monotonic()
@@ -89,13 +90,13 @@ def test_sigterm_on_a_process_job_kills_it_and_requeues_it(tmp_path: Path) -> No
     started = tmp_path / "started"
     job = submit(db, "cli.proc_sleep", [120, str(started)])
     with worker(db, tmp_path / "w.log", "--processes", "1", "--grace", "0.5") as w:
-        wait_for(lambda: started.exists() and started.read_text(), what="process job start")
+        wait_until(lambda: started.exists() and started.read_text(), what="process job start")
         w.signal(signal.SIGTERM)
         assert w.wait(30) == 0
     r = row(db, job)
     assert (r["status"], r["owner"]) == ("pending", None)
     pid = int(started.read_text())
-    wait_for(lambda: not Path(f"/proc/{pid}").exists() or
+    wait_until(lambda: not Path(f"/proc/{pid}").exists() or
              Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z",
              timeout=10, what="the job's process gone")
 

@@ -25,7 +25,8 @@ import pytest
 
 from godnb import Engine, JobStatus
 from tests.load import load_tasks as T
-from tests.load.probes import LONG, wait_until
+from tests.load.probes import LONG
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.load, pytest.mark.timeout(900 if LONG else 120)]
 

@@ -19,7 +19,8 @@ import pytest
 import godnb as god
 from godnb import Engine, EventKind, JobStatus
 from tests.load import load_tasks as T
-from tests.load.probes import LONG, StatsProbe, wait_until
+from tests.load.probes import LONG, StatsProbe
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.load, pytest.mark.timeout(600 if LONG else 120)]
 
