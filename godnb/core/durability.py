@@ -17,8 +17,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, overload
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from godnb.core.handles import JobHandle
 from godnb.core.tasks import resolve_task
@@ -38,39 +38,6 @@ log = logging.getLogger("godnb.store")
 _HEARTBEAT_EVERY = 2.0
 _RECOVER_EVERY = 5.0
 _NEGATIVE_TTL = 5.0
-
-
-class _Outcomes(Sequence[Result]):
-    """The results of finished jobs, each built as the store reads it.
-
-    A list of them would keep thousands of Result objects alive through a write, and
-    objects that outlive a GC pass are what make CPython's full collections run.
-    """
-
-    def __init__(self, handles: list[JobHandle]) -> None:
-        self._handles = handles
-
-    def __len__(self) -> int:
-        return len(self._handles)
-
-    @overload
-    def __getitem__(self, i: int) -> Result: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[Result]: ...
-
-    def __getitem__(self, i: int | slice) -> Result | list[Result]:
-        if isinstance(i, slice):
-            return [_outcome(h) for h in self._handles[i]]
-        return _outcome(self._handles[i])
-
-    def __iter__(self) -> Iterator[Result]:
-        return map(_outcome, self._handles)
-
-
-def _outcome(handle: JobHandle) -> Result:
-    result = handle.outcome
-    assert result is not None  # only finished jobs are listed
-    return result
 
 
 class Durability:
@@ -203,8 +170,8 @@ class Durability:
             # the store encodes them marks the job dirty again, so the next batch writes its
             # newer state; finished jobs no longer change.
             handles = list(batch.values())
-            self.store.update([h.job for h in handles],
-                              _Outcomes([h for h in handles if h.finished]))
+            results = [h.outcome for h in handles if h.finished]
+            self.store.update([h.job for h in handles], [r for r in results if r is not None])
 
     def _poll(self, now: float) -> None:
         if now - self._last["heartbeat"] >= _HEARTBEAT_EVERY:

@@ -294,9 +294,7 @@ class SQLiteStore(Store, name="sqlite"):
     def update(self, jobs: Sequence[Job] = (), results: Sequence[Result] = ()) -> None:
         if not (jobs or results):
             return
-        # Rows are encoded as SQLite takes them: a batch of them built up front would
-        # outlive a GC pass or two for nothing (objects that do are what make CPython's
-        # full collections run).
+        # Rows are encoded as SQLite takes them: no second list of the whole batch.
         with self._db() as db:
             db.executemany(_UPDATE_JOB, map(job_update_values, jobs))
             if results:
