@@ -31,7 +31,7 @@ from godnb.core.runtime import Runtime
 from godnb.core.tasks import TaskSpec, resolve_task
 from godnb.errors import ValidationError
 from godnb.models.events import JobEvent
-from godnb.models.job import Job, JobStatus, validate_payload
+from godnb.models.job import JSON_SCALAR_TYPES, Job, JobStatus, validate_payload
 from godnb.utils.cache import Cache, make_key
 from godnb.utils.retry import RetryPolicy
 from godnb.utils.timing import ProfileTable
@@ -494,7 +494,6 @@ class JobBuilder:
 
 _MISS = object()
 _CHUNK = 2048  # jobs per hand-off while a big map is still being built
-_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _merge_options(spec: TaskSpec, options: dict[str, Any]) -> dict[str, Any]:
@@ -515,7 +514,7 @@ def _payload(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[s
             return {"task": task, "args": args, "kwargs": kwargs}
         if not kwargs:
             for arg in args:
-                if type(arg) not in _JSON_SCALARS:
+                if type(arg) not in JSON_SCALAR_TYPES:
                     break
             else:
                 return {"task": task, "args": args, "kwargs": kwargs}

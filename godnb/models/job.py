@@ -108,16 +108,17 @@ def task_reference(fn: Callable[..., Any]) -> str:
     return f"{module}:{qualname}"
 
 
-_SCALAR_TYPES = frozenset(_JSON_SCALARS)
+#: The exact types that are JSON scalars (a subclass, e.g. an IntEnum, is not one).
+JSON_SCALAR_TYPES = frozenset(_JSON_SCALARS)
 
 
 def _json_problem(value: Any, where: str) -> str | None:
     """Where ``value`` stops being JSON-compatible, or None."""
-    if type(value) in _SCALAR_TYPES or isinstance(value, _JSON_SCALARS):
+    if type(value) in JSON_SCALAR_TYPES or isinstance(value, _JSON_SCALARS):
         return None
     if isinstance(value, list | tuple):
         for i, item in enumerate(value):
-            if type(item) not in _SCALAR_TYPES:
+            if type(item) not in JSON_SCALAR_TYPES:
                 problem = _json_problem(item, f"{where}[{i}]")
                 if problem:
                     return problem
@@ -126,7 +127,7 @@ def _json_problem(value: Any, where: str) -> str | None:
         for key, item in value.items():
             if type(key) is not str:
                 return f"{where} has a non-string key {key!r}"
-            if type(item) not in _SCALAR_TYPES:
+            if type(item) not in JSON_SCALAR_TYPES:
                 problem = _json_problem(item, f"{where}[{key!r}]")
                 if problem:
                     return problem

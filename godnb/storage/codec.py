@@ -21,6 +21,7 @@ from typing import Any
 
 from godnb.errors import UnknownTask
 from godnb.models import ErrorInfo, Job, JobStatus, Progress, Result
+from godnb.models.job import JSON_SCALAR_TYPES as _SCALARS
 from godnb.models.job import task_reference
 
 __all__ = [
@@ -72,7 +73,6 @@ RESULT_COLUMNS = (
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _STATUS = {s: s.value for s in JobStatus}  # faster than the enum's .value property
-_SCALARS = frozenset({str, int, float, bool, type(None)})
 _MAKE_DURABLE = (
     "define the function in an importable module and submit it as 'module:function' "
     "(or register it with @god.task) so any process can run it"
