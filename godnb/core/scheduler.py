@@ -121,7 +121,7 @@ class Scheduler(Generic[J]):
         With ``timeout`` > 0, waits up to that many seconds for a job to arrive.
         """
         with self._lock:
-            job = self._pop()
+            job = self.pop()
             if job is None and timeout:
                 deadline = self._clock() + timeout
                 wakes = self._wakes
@@ -130,7 +130,7 @@ class Scheduler(Generic[J]):
                     if remaining <= 0:
                         break
                     self._ready.wait(remaining)
-                    job = self._pop()
+                    job = self.pop()
         if job is not None and self._debug:
             log.debug("next %s priority=%s group=%s", job.job_id, job.priority, job.group)
         return job
@@ -140,7 +140,7 @@ class Scheduler(Generic[J]):
         out: list[J] = []
         with self._lock:
             while len(out) < limit:
-                job = self._pop()
+                job = self.pop()
                 if job is None:
                     break
                 out.append(job)
@@ -194,9 +194,6 @@ class Scheduler(Generic[J]):
             self._ready.notify_all()
 
     # -- internals -------------------------------------------------------------------
-    def _pop(self) -> J | None:
-        return self._front(remove=True)
-
     def pop(self) -> J | None:
         """Remove and return the next job, or None; for callers that hold the lock already
         (the runtime's, shared), so it neither locks nor waits."""
