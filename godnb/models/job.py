@@ -46,11 +46,31 @@ _JSON_SCALARS = (str, int, float, bool, type(None))
 _trusted: ContextVar[bool] = ContextVar("godnb_trusted_payload", default=False)
 # Task names seen valid before: skips the regex on the hot path of repeated submits.
 _known_names: set[str] = set()
+# pydantic's instance slots, written directly by _Model._assemble.
+_new_object = object.__new__
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def new_job_id() -> str:
-    """A fresh 64-bit random job id as 16 hex digits (collisions: ~1e-8 at a billion jobs)."""
-    return os.urandom(8).hex()
+    """A fresh 64-bit random job id as 16 hex digits (collisions: ~1e-8 at a billion jobs).
+
+    Drawn from the OS a few hundred at a time (one ``getrandom`` call per id cost a third
+    of building a queued job). A forked child drops the parent's unused ids.
+    """
+    try:
+        return _spare_ids.pop()  # atomic: two threads never get the same id
+    except IndexError:
+        digits = os.urandom(8 * _IDS_PER_DRAW).hex()
+        _spare_ids.extend([digits[i:i + 16] for i in range(16, len(digits), 16)])
+        return digits[:16]
+
+
+_IDS_PER_DRAW = 256
+_spare_ids: list[str] = []
+os.register_at_fork(after_in_child=_spare_ids.clear)
 
 
 def utcnow() -> datetime:
@@ -221,6 +241,20 @@ class _Model(BaseModel):
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
+    @classmethod
+    def _assemble(cls, state: dict[str, Any], fields_set: Any) -> Any:
+        """An instance with these field values, not validated: the engine's hot path.
+
+        Only for values that are valid already. Writes pydantic's slots through their
+        descriptors: ``object.__setattr__`` costs ~0.3 us a slot here, this ~0.05 us.
+        """
+        new = _new_object(cls)
+        _set_dict(new, state)
+        _set_fields_set(new, fields_set)
+        _set_extra(new, None)
+        _set_private(new, None)
+        return new
+
     def __init__(self, **data: Any) -> None:
         try:
             super().__init__(**data)
@@ -360,19 +394,15 @@ class Job(_Model):
         already be valid (``validate_payload``): this skips pydantic's validation of the
         fields copied from ``self``, which is already a valid job.
         """
-        new = Job.__new__(Job)
         state = {**self.__dict__, "job_id": new_job_id(), "payload": payload}
         if now is not None:
             state["created_at"] = state["updated_at"] = now
-        object.__setattr__(new, "__dict__", state)
         # Shared and frozen (one object less per job for the GC); __setattr__ thaws it.
         fields_set: Any = self.__pydantic_fields_set__
         if type(fields_set) is not frozenset:
             fields_set = frozenset(fields_set)
-            object.__setattr__(self, "__pydantic_fields_set__", fields_set)
-        object.__setattr__(new, "__pydantic_fields_set__", fields_set)
-        object.__setattr__(new, "__pydantic_extra__", None)
-        object.__setattr__(new, "__pydantic_private__", None)
+            _set_fields_set(self, fields_set)
+        new: Job = Job._assemble(state, fields_set)
         return new
 
     def transition(self, status: JobStatus, *, now: datetime | None = None) -> None:

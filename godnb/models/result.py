@@ -60,14 +60,10 @@ class Result(_Model):
         The engine's path (a durable job's result is built once per job); anything else
         should call ``Result(...)``, which checks every field.
         """
-        new = cls.__new__(cls)
-        object.__setattr__(new, "__dict__", {
+        new: Result = cls._assemble({
             "job_id": job_id, "status": status, "output": output, "errors": errors,
             "execution_time": execution_time, "attempts": attempts, "cached": cached,
-            "finished_at": finished_at})
-        object.__setattr__(new, "__pydantic_fields_set__", set(_ALL_FIELDS))
-        object.__setattr__(new, "__pydantic_extra__", None)
-        object.__setattr__(new, "__pydantic_private__", None)
+            "finished_at": finished_at}, set(_ALL_FIELDS))
         return new
 
     @property
