@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import os
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -22,6 +23,36 @@ def test_minimal_job_has_spec_defaults() -> None:
 
 def test_job_ids_are_unique() -> None:
     assert len({Job(payload={"task": "t"}).job_id for _ in range(10_000)}) == 10_000
+
+
+def test_job_ids_are_unique_across_threads_and_16_hex_digits() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from godnb.models.job import new_job_id
+
+    with ThreadPoolExecutor(4) as pool:
+        batches = list(pool.map(lambda _: [new_job_id() for _ in range(5_000)], range(4)))
+    ids = [i for batch in batches for i in batch]
+    assert len(set(ids)) == len(ids) == 20_000
+    assert all(len(i) == 16 and int(i, 16) >= 0 for i in ids)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_does_not_reuse_the_parents_spare_ids() -> None:
+    from godnb.models.job import new_job_id
+
+    new_job_id()  # the parent now holds spare ids drawn from the OS
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next ids and leave at once
+        os.write(write, " ".join(new_job_id() for _ in range(10)).encode())
+        os._exit(0)
+    os.close(write)
+    child_ids = set(os.read(read, 4096).decode().split())
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert len(child_ids) == 10
+    assert child_ids.isdisjoint(new_job_id() for _ in range(10))
 
 
 @pytest.mark.parametrize(
