@@ -1,10 +1,13 @@
 """The ``"async"`` backend: coroutines run by worker tasks on the engine's event loop.
 
 At most ``workers`` attempts run at once (default 1000). Like the thread backend, work is
-pulled: up to ``workers`` worker tasks take attempts from the queue one after another, so a
-burst of short coroutines costs no task per job, and each worker takes the queue's best job
-the moment it is free. A worker lets the loop run other callbacks every few jobs even when
-its jobs never suspend.
+pulled: worker tasks take attempts from the queue one after another, so a burst of short
+coroutines costs no task per job, and each worker takes the queue's best job the moment it
+is free. Workers start on demand: a worker about to await its job starts more when no other
+worker is free to take the next one, doubling the pool while every worker waits, up to
+``workers``. Jobs that never suspend are run by one or two workers back to back; jobs that
+do wait get a worker each within a few turns of the loop. A worker lets the loop run other
+callbacks every few jobs even when its jobs never suspend.
 
 A timeout or cancel cancels the attempt, so the coroutine sees ``CancelledError`` at its
 next ``await``; its worker goes on with the next job. As in a thread pool, a context
@@ -59,7 +62,11 @@ class AsyncExecutor(Executor, name="async"):
         self._pump()
 
     def _pump(self) -> None:
-        """Start workers for the queued jobs no worker is about to take (loop thread)."""
+        """Start workers for queued jobs no worker is about to take (loop thread).
+
+        At most as many as are running already (at least one): the pool doubles while
+        its workers all wait in jobs, instead of starting a task per queued job at once.
+        """
         host = self.host
         assert host is not None
         if self._stopped:
@@ -67,7 +74,7 @@ class AsyncExecutor(Executor, name="async"):
         wanted = host.queued(self.name) - self._pulling
         room = self.workers - len(self._workers)
         loop = host.loop
-        for _ in range(min(wanted, room)):
+        for _ in range(min(wanted, room, max(1, len(self._workers)))):
             task = loop.create_task(self._work())
             self._workers[task] = None
             self._pulling += 1
@@ -99,6 +106,8 @@ class AsyncExecutor(Executor, name="async"):
             try:
                 value = run.fn(*run.args, **run.kwargs)
                 if inspect.isawaitable(value):
+                    if self._pulling == 0:
+                        self._pump()  # this job may wait: let another worker take the next
                     value = await value
             except asyncio.CancelledError:
                 if not self._ended_by_host(me, run):

@@ -181,6 +181,50 @@ def test_never_more_than_the_limit_at_once() -> None:
     assert peak == 7
 
 
+def test_jobs_that_wait_all_run_at_once_as_the_pool_grows() -> None:
+    """Workers start on demand, yet every waiting job gets one (up to the limit)."""
+    running = 0
+    peak = 0
+
+    async def hold(release: asyncio.Event) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await release.wait()
+        running -= 1
+
+    async def main() -> None:
+        release = asyncio.Event()
+        async with Engine(async_limit=500) as eng:
+            group = eng.map(hold, [release] * 300)
+            for _ in range(1_000):  # a turn of the loop per pass; the pool doubles per turn
+                if running == 300:
+                    break
+                await asyncio.sleep(0)
+            assert running == 300
+            release.set()
+            await group
+            assert group.counts()["completed"] == 300
+
+    asyncio.run(main())
+    assert peak == 300
+
+
+def test_a_burst_of_jobs_that_never_wait_needs_few_worker_tasks() -> None:
+    tasks: set[int] = set()
+
+    async def instant(i: int) -> int:
+        tasks.add(id(asyncio.current_task()))
+        return i
+
+    async def main() -> None:
+        async with Engine(async_limit=1_000) as eng:
+            assert await eng.map(instant, range(5_000)) == list(range(5_000))
+
+    asyncio.run(main())
+    assert 1 <= len(tasks) <= 4  # not a task per job, nor the limit's 1,000
+
+
 def test_shutdown_without_wait_cancels_the_running_and_the_queued() -> None:
     async def main() -> None:
         eng = Engine(async_limit=2)
