@@ -11,12 +11,14 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import itertools
 import os
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -172,12 +174,13 @@ class Engine:
         """
         if not iterables:
             raise TypeError("map() needs at least one iterable of arguments")
-        calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
-            (tuple(args), {}) for args in zip(*iterables, strict=False)]
         options = dict(priority=priority, retries=retries, timeout=timeout, backend=backend,
                        group=group, name=name, tags=tags, cache=cache)
         jobs = JobGroup(name=name or _task_label(fn))
-        self._submit(fn, calls, options, jobs)
+        with gc_paused():
+            calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+                (tuple(args), {}) for args in zip(*iterables, strict=False)]
+            self._submit(fn, calls, options, jobs)
         return jobs
 
     def _submit(self, fn: Callable[..., Any] | str,
@@ -522,6 +525,26 @@ def _payload(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[s
         return validate_payload({"task": task, "args": args, "kwargs": kwargs})
     except ValueError as e:
         raise ValidationError(f"invalid Job: {e}") from e
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a batch of jobs is built.
+
+    A batch allocates several objects per job and makes no reference cycles, so a
+    collection during it frees nothing; yet each full collection walks every job built so
+    far, and a 50k map triggered several (half its build time, measured). Jobs already
+    running keep running; cycles they make wait for the end of the build. A no-op when the
+    collector is off already; it is turned back on only if it was on.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _task_label(fn: Callable[..., Any] | str) -> str:

@@ -232,6 +232,30 @@ def test_awaiting_a_group_from_another_loop() -> None:
         assert asyncio.run(main()) == [True] * 3
 
 
+def test_map_builds_with_the_cyclic_gc_paused_and_turns_it_back_on(eng: Engine) -> None:
+    import gc
+
+    seen: list[bool] = []
+
+    def items() -> Iterator[int]:
+        for i in range(3):
+            seen.append(gc.isenabled())
+            yield i
+
+    assert gc.isenabled()
+    assert eng.map(funcs.double, items()).results(timeout=30) == [0, 2, 4]
+    assert seen == [False] * 3 and gc.isenabled()
+    with pytest.raises(god.ValidationError):  # a bad batch: nothing queued, GC back on
+        eng.map("tests.core.funcs:double", [object()])
+    assert gc.isenabled()
+    gc.disable()  # the user's choice stays theirs
+    try:
+        eng.map(funcs.double, range(3)).wait(30)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_map_over_two_iterables(eng: Engine) -> None:
     assert eng.map(pow, [2, 3], [3, 2]).results(timeout=30) == [8, 9]
 
