@@ -359,6 +359,13 @@ class Job(_Model):
             payload = {**payload, "task": task_reference(task)}
         return payload
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None,
+                   deep: bool = False) -> Job:
+        if type(self.__pydantic_fields_set__) is frozenset:  # shared by derive()
+            # pydantic adds the updated names to the copy's set, which must be its own.
+            _set_fields_set(self, set(self.__pydantic_fields_set__))
+        return super().model_copy(update=update, deep=deep)
+
     def __setattr__(self, name: str, value: Any) -> None:
         if type(self.__pydantic_fields_set__) is frozenset:  # shared by derive()
             object.__setattr__(self, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))

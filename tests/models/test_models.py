@@ -144,6 +144,18 @@ def test_final_states_are_final(final: JobStatus) -> None:
                 job.status = status
 
 
+def test_derived_jobs_copy_with_updates_and_keep_the_template_intact() -> None:
+    template = Job(payload={"task": "t"}, priority=3)
+    job = template.derive({"task": "t", "args": (1,), "kwargs": {}})
+    copy = job.model_copy(update={"status": JobStatus.RUNNING, "name": "c"})
+    assert copy.status is JobStatus.RUNNING and copy.name == "c" and copy.priority == 3
+    assert {"status", "name"} <= copy.model_fields_set
+    assert "status" not in job.model_fields_set and job.status is JobStatus.PENDING
+    assert "status" not in template.model_fields_set
+    sibling = template.derive({"task": "t", "args": (2,), "kwargs": {}})
+    assert sibling.model_copy(deep=True) == sibling
+
+
 def test_allowed_transitions() -> None:
     job = Job(payload={"task": "t"})
     job.transition(JobStatus.RUNNING)
