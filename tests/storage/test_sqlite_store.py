@@ -162,8 +162,9 @@ def test_add_is_one_transaction(tmp_path: Path) -> None:
 
 
 def test_runs_of_alike_jobs_keep_their_order_and_every_field(tmp_path: Path) -> None:
-    # add() writes the columns alike jobs share once per run; runs shorter than that pays
-    # for bind every column. Both must store each job exactly, in submit order.
+    # add() writes the columns alike jobs share once per run; shorter runs bind every
+    # column. Both write many rows per statement and must store each job exactly, in
+    # submit order.
     template = Job(payload={"task": "math:sqrt", "args": [0]}, priority=2, name="root",
                    group="g", retries=3, backoff=0.5, timeout=9.0, tags=("a", "b"))
     jobs = ([template.derive({"task": "math:sqrt", "args": (i,), "kwargs": {}})
@@ -171,7 +172,10 @@ def test_runs_of_alike_jobs_keep_their_order_and_every_field(tmp_path: Path) -> 
             + [_job(100 + i, priority=i) for i in range(3)]  # each one different
             + [template.derive({"task": "math:pow", "args": (i, 2), "kwargs": {}})
                for i in range(9)]
-            + [_job(200)])
+            + [_job(200)]
+            # Many rows per statement: 300 = 256 + 32 + 8 + 4 rows.
+            + [template.derive({"task": "math:sqrt", "args": (i,), "kwargs": {}})
+               for i in range(300)])
     with SQLiteStore(tmp_path / "jobs.db") as store:
         store.add(jobs, owner="me")
         stored = store.list_jobs(newest_first=False)
@@ -180,6 +184,46 @@ def test_runs_of_alike_jobs_keep_their_order_and_every_field(tmp_path: Path) -> 
             want = mine.model_dump()
             want["payload"]["args"] = list(want["payload"]["args"])
             assert theirs.model_dump() == want
+
+
+@pytest.mark.parametrize("update_from", [True, False], ids=["update-from", "row-by-row"])
+@pytest.mark.parametrize("n", [1, 7, 300])
+def test_a_batch_of_changes_and_results_lands_on_each_job(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, update_from: bool, n: int) -> None:
+    """update() writes many rows per statement; every row must reach its own job, and a job
+    that already ended must not change (first result wins)."""
+    if update_from and sqlite3.sqlite_version_info < (3, 33):
+        pytest.skip("UPDATE ... FROM needs SQLite 3.33")
+    monkeypatch.setattr(sqlite_module, "_UPDATE_FROM", update_from)
+    from godnb.models import JobStatus, Result
+    from godnb.models.result import ErrorInfo
+
+    with SQLiteStore(tmp_path / "jobs.db") as store:
+        if n == 7:  # an SQLite that allows few variables: fewer rows per statement
+            assert store._conn is not None
+            store._conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 30)
+        jobs = [_job(i) for i in range(n + 1)]
+        store.add(jobs, owner="me")
+        done = jobs[-1].model_copy(update={"status": JobStatus.CANCELLED})
+        store.update([done], [Result(job_id=done.job_id, status=JobStatus.CANCELLED)])
+        changed, results = [], []
+        for i, job in enumerate(jobs):
+            job = job.model_copy(update={"status": JobStatus.RUNNING, "attempts": i + 1})
+            job.transition(JobStatus.FAILED if i % 3 == 0 else JobStatus.COMPLETED)
+            changed.append(job)
+            results.append(Result(
+                job_id=job.job_id, status=job.status, output={"i": i}, attempts=i + 1,
+                errors=[ErrorInfo(type="E", message=f"m{i}", attempt=i + 1)] if i % 3 == 0 else []))
+        store.update(changed, results)
+        for i, job in enumerate(jobs[:-1]):
+            stored, result = store.get_job(job.job_id), store.get_result(job.job_id)
+            assert stored is not None and result is not None
+            assert (stored.status, stored.attempts) == (changed[i].status, i + 1)
+            assert result.output == {"i": i} and result.attempts == i + 1
+            assert [e.message for e in result.errors] == ([f"m{i}"] if i % 3 == 0 else [])
+        last = store.get_job(jobs[-1].job_id)
+        assert last is not None and last.status is JobStatus.CANCELLED
+        assert store.get_result(jobs[-1].job_id).status is JobStatus.CANCELLED  # type: ignore[union-attr]
 
 
 _CLAIMER = r"""
