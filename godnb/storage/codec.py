@@ -14,8 +14,9 @@ and sortable.
 from __future__ import annotations
 
 import json
+import operator
 import pickle
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,6 +43,7 @@ __all__ = [
     "job_row",
     "job_update",
     "job_update_values",
+    "job_rows",
     "job_values",
     "merge_notes",
     "note_json",
@@ -253,13 +255,7 @@ def job_values(job: Job, owner: str | None = None) -> tuple[Any, ...]:
     payload = job.payload
     task = payload["task"]
     durable = type(task) is str
-    args, kwargs = payload["args"], payload["kwargs"]
-    if not (args or kwargs):
-        params_kind, params = NONE, None
-    elif durable:
-        params_kind, params = _encode_durable([args, kwargs])
-    else:
-        params_kind, params = encode_value([args, kwargs])
+    params_kind, params = _params_values(payload, durable)
     if isinstance(task, LostCallable) and task.reason and params_kind == NONE:
         params_kind, params = LOST, task.reason  # re-adding a restored job keeps the why
     progress = job.progress
@@ -273,6 +269,40 @@ def job_values(job: Job, owner: str | None = None) -> tuple[Any, ...]:
         None if progress is None else progress.model_dump_json(), job.error, None,
         created, updated,
     )
+
+
+def job_rows(jobs: Iterable[Job], owner: str | None = None) -> Iterator[tuple[Any, ...]]:
+    """:func:`job_values` of each job, encoding only the own columns of a job whose other
+    fields equal those of the job before it (the jobs of one ``map()``).
+
+    Encoding a whole row costs ~4.6 us here, its own columns about a third of that.
+    """
+    last: tuple[Any, ...] | None = None
+    tail: tuple[Any, ...] = ()
+    for job in jobs:
+        state = job.__dict__
+        task = state["payload"]["task"]
+        shared = (task, *_shared_fields(state))
+        if shared == last and not isinstance(task, LostCallable):
+            yield (state["job_id"], *_params_values(state["payload"], type(task) is str), *tail)
+            continue
+        row = job_values(job, owner)
+        last, tail = shared, row[OWN_COLUMNS:]
+        yield row
+
+
+# Every Job field but job_id and payload: what the columns after OWN_COLUMNS come from.
+_shared_fields = operator.itemgetter(
+    *(f for f in Job.model_fields if f not in ("job_id", "payload")))
+
+
+def _params_values(payload: Mapping[str, Any], durable: bool) -> tuple[int, Any]:
+    args, kwargs = payload["args"], payload["kwargs"]
+    if not (args or kwargs):
+        return NONE, None
+    if durable:
+        return _encode_durable([args, kwargs])
+    return encode_value([args, kwargs])
 
 
 def job_row(job: Job, owner: str | None = None) -> dict[str, Any]:

@@ -25,8 +25,8 @@ from godnb.storage.codec import (
     UPDATE_COLUMNS,
     from_us,
     job_from_row,
+    job_rows,
     job_update_values,
-    job_values,
     merge_notes,
     result_from_row,
     result_values,
@@ -299,7 +299,7 @@ class SQLiteStore(Store, name="sqlite"):
     def add(self, jobs: Sequence[Job], owner: str | None = None) -> None:
         if not jobs:
             return
-        runs = _runs(job_values(job, owner) for job in jobs)
+        runs = _runs(job_rows(jobs, owner))
         with self._db() as db:
             db.execute("SAVEPOINT batch")
             try:

@@ -84,3 +84,22 @@ def test_stand_ins_explain_themselves_and_pickle() -> None:
     assert "was a live callable" in lost.message and "'module:function'" in lost.message
     assert repr(NotStored("why")) == "<value not stored: why>"
     assert pickle.loads(pickle.dumps(NotStored("why"))) == NotStored("why")
+
+
+def test_job_rows_equal_job_values_for_runs_and_mixed_jobs() -> None:
+    """job_rows() reuses the encoded columns a job shares with the one before: the rows
+    must be exactly job_values() of each job, however the jobs alternate."""
+    from godnb.models import Job, JobStatus
+    from godnb.storage.codec import LostCallable, job_rows, job_values
+
+    template = Job(payload={"task": "math:sqrt", "args": [0]}, priority=2, tags=("a",),
+                   timeout=3.0)
+    derived = [template.derive({"task": "math:sqrt", "args": (i,), "kwargs": {}})
+               for i in range(4)]
+    other_task = template.derive({"task": "math:pow", "args": (2, 3), "kwargs": {}})
+    running = derived[0].model_copy(update={"status": JobStatus.RUNNING, "job_id": "r"})
+    lost = Job(payload={"task": LostCallable("nb:<lambda>", "a lambda"), "args": [],
+                        "kwargs": {}})
+    jobs = [*derived, other_task, derived[1], running, Job(payload={"task": "t"}), lost,
+            lost.model_copy(update={"job_id": "lost2"}), derived[2]]
+    assert list(job_rows(jobs, "me")) == [job_values(j, "me") for j in jobs]
