@@ -25,7 +25,7 @@ from godnb.core.tasks import resolve_task
 from godnb.errors import GodnbError, UnknownTask
 from godnb.models.job import JobStatus
 from godnb.models.result import ErrorInfo, Result
-from godnb.storage.codec import LostCallable
+from godnb.storage.codec import LostCallable, job_update_values, outcome_values
 from godnb.storage.state import Store, open_store
 
 if TYPE_CHECKING:
@@ -166,12 +166,13 @@ class Durability:
                 if not self._dirty:
                     return
                 batch, self._dirty = self._dirty, {}
-            # The live job objects are written without copying: a field that changes while
-            # the store encodes them marks the job dirty again, so the next batch writes its
-            # newer state; finished jobs no longer change.
+            # Rows are encoded from the live jobs without copying: a field that changes
+            # meanwhile marks the job dirty again, so the next batch writes its newer state;
+            # finished jobs no longer change. Results go straight from the handle to a row.
             handles = list(batch.values())
-            results = [h.outcome for h in handles if h.finished]
-            self.store.update([h.job for h in handles], [r for r in results if r is not None])
+            updates = [job_update_values(h.job) for h in handles]
+            results = [_outcome_row(h) for h in handles if h.finished]
+            self.store.update_rows(updates, results)
 
     def _poll(self, now: float) -> None:
         if now - self._last["heartbeat"] >= _HEARTBEAT_EVERY:
@@ -250,3 +251,10 @@ class Durability:
         self.store.update([job], [Result(job_id=job.job_id, status=JobStatus.FAILED,
                                          errors=[error], attempts=job.attempts)])
         log.warning("job %s can not be restored: %s", job.job_id, message)
+
+
+def _outcome_row(h: JobHandle) -> tuple[Any, ...]:
+    """The result row of a finished job: what ``h.outcome`` would store, without a Result."""
+    job = h.job
+    return outcome_values(h.job_id, job.status, h.output, h.errors, h.execution_time,
+                          job.attempts, h.cached, job.updated_at)

@@ -11,6 +11,7 @@ from typing import Any, Self
 
 from godnb.models import Job, JobStatus, Result
 from godnb.registry import Plugin
+from godnb.storage.codec import job_update_values, result_values
 from godnb.storage.recovery import EngineInfo, RecoveryReport
 
 __all__ = ["Store", "duplicate_ids", "parse_status", "zero_counts"]
@@ -78,12 +79,24 @@ class Store(Plugin, ABC, kind="store"):
         Raises ValueError (and stores nothing) if a job id is already in the store.
         """
 
-    @abstractmethod
     def update(self, jobs: Sequence[Job] = (), results: Sequence[Result] = ()) -> None:
         """Write a batch of state changes in one transaction.
 
         For each job: status, attempts, progress, error and updated_at (jobs that are
         unknown or already ended are skipped). Each result is stored once.
+        """
+        if jobs or results:
+            self.update_rows([job_update_values(job) for job in jobs],
+                             [result_values(result) for result in results])
+
+    @abstractmethod
+    def update_rows(self, updates: Sequence[tuple[Any, ...]],
+                    results: Sequence[tuple[Any, ...]]) -> None:
+        """:meth:`update`, from rows the codec encoded already.
+
+        ``updates`` are :func:`~godnb.storage.codec.job_update_values` tuples and
+        ``results`` :func:`~godnb.storage.codec.result_values` tuples. The engine's
+        write-behind thread calls this directly, with rows built from the values it holds.
         """
 
     @abstractmethod

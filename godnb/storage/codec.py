@@ -47,6 +47,7 @@ __all__ = [
     "job_values",
     "merge_notes",
     "note_json",
+    "outcome_values",
     "result_from_row",
     "result_row",
     "result_values",
@@ -400,10 +401,22 @@ def result_row(result: Result, notes: str | None = None) -> dict[str, Any]:
 def result_values(result: Result) -> tuple[Any, ...]:
     """The row that stores ``result`` as a tuple in :data:`RESULT_COLUMNS` order."""
     state = result.__dict__
-    output_kind, output = encode_value(state["output"])
-    return (state["job_id"], _STATUS[state["status"]], output_kind, output,
-            _errors_json(state["errors"]), state["execution_time"], state["attempts"],
-            int(state["cached"]), to_us(state["finished_at"]))
+    return outcome_values(state["job_id"], state["status"], state["output"],
+                          state["errors"], state["execution_time"], state["attempts"],
+                          state["cached"], state["finished_at"])
+
+
+def outcome_values(job_id: str, status: JobStatus, output: Any,
+                   errors: Sequence[ErrorInfo], execution_time: float, attempts: int,
+                   cached: bool, finished_at: datetime) -> tuple[Any, ...]:
+    """:func:`result_values` from the fields of a result, without a :class:`Result`.
+
+    The engine's write-behind path: it holds these values already, valid, and building a
+    Result per finished job cost ~3 us of a ~14 us write.
+    """
+    output_kind, encoded = encode_value(output)
+    return (job_id, _STATUS[status], output_kind, encoded, _errors_json(errors),
+            execution_time, attempts, int(cached), to_us(finished_at))
 
 
 def result_from_row(row: Mapping[str, Any]) -> Result:

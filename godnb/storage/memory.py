@@ -22,12 +22,12 @@ from godnb.models import Job, JobStatus, Result
 from godnb.models.job import utcnow
 from godnb.storage.base import Store, duplicate_ids, parse_status, zero_counts
 from godnb.storage.codec import (
+    RESULT_COLUMNS,
+    UPDATE_COLUMNS,
     job_from_row,
     job_row,
-    job_update,
     merge_notes,
     result_from_row,
-    result_row,
 )
 from godnb.storage.recovery import (
     ACTIVE,
@@ -134,12 +134,15 @@ class RecordStore(Store):
                 self._enqueue(row)
             self._saved(jobs=[r["job_id"] for r in rows])
 
-    def update(self, jobs: Sequence[Job] = (), results: Sequence[Result] = ()) -> None:
-        updates = [job_update(job) for job in jobs]
-        result_rows = [result_row(result) for result in results]
+    def update_rows(self, updates: Sequence[tuple[Any, ...]],
+                    results: Sequence[tuple[Any, ...]]) -> None:
+        if not (updates or results):
+            return
+        changes = [dict(zip(UPDATE_COLUMNS, values, strict=True)) for values in updates]
+        result_rows = [dict(zip(RESULT_COLUMNS, values, strict=True)) for values in results]
         with self._locked():
             changed = []
-            for values in updates:
+            for values in changes:
                 row = self._jobs.get(values["job_id"])
                 if row is not None and row["status"] in ACTIVE:
                     was = row["status"]

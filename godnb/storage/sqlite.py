@@ -26,10 +26,8 @@ from godnb.storage.codec import (
     from_us,
     job_from_row,
     job_rows,
-    job_update_values,
     merge_notes,
     result_from_row,
-    result_values,
     to_us,
 )
 from godnb.storage.recovery import (
@@ -314,18 +312,18 @@ class SQLiteStore(Store, name="sqlite"):
                 error = duplicate_ids([j.job_id for j in jobs], partial(_stored_ids, db))
                 raise (error or self._error(e)) from e
 
-    def update(self, jobs: Sequence[Job] = (), results: Sequence[Result] = ()) -> None:
-        if not (jobs or results):
+    def update_rows(self, updates: Sequence[tuple[Any, ...]],
+                    results: Sequence[tuple[Any, ...]]) -> None:
+        if not (updates or results):
             return
-        updates = [job_update_values(job) for job in jobs]
-        rows = [result_values(result) for result in results]
+        rows = results
         with self._db() as db:
             if _UPDATE_FROM:
                 _execute_rows(db, "update", updates)
             else:
                 db.executemany(_UPDATE_JOB, updates)
-            if results:
-                notes = _notes(db, [r.job_id for r in results])
+            if rows:
+                notes = _notes(db, [r[0] for r in rows])
                 if notes:
                     rows = [_with_notes(r, notes[r[0]]) if r[0] in notes else r for r in rows]
                 _execute_rows(db, "results", rows)

@@ -51,6 +51,58 @@ def test_every_store_keeps_jobs_and_results(tmp_path: Path, make_store) -> None:
         assert store.get_result(failed.job_id).errors[0].type == "TypeError"
 
 
+class _Opaque:
+    """An output JSON can not hold: it is stored pickled."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Opaque) and other.n == self.n
+
+
+def _flaky_then_opaque(n: int) -> _Opaque:
+    from godnb.core.context import current
+
+    run = current()
+    if run is not None and run.attempt == 1:
+        raise ConnectionError("first attempt fails")
+    return _Opaque(n)
+
+
+@pytest.mark.parametrize("make_store", [
+    lambda p: SQLiteStore(p / "s.db"), lambda p: ShelveStore(p / "s.shelf"),
+    lambda p: MemoryStore()])
+def test_stored_results_equal_the_engines_outcomes(tmp_path: Path, make_store) -> None:  # type: ignore[no-untyped-def]
+    """The write-behind thread writes result rows straight from the handles: each stored
+    Result must equal ``h.outcome`` field for field (output kinds, errors, attempts)."""
+    store = make_store(tmp_path)
+    gate = __import__("threading").Event()
+    with Engine(threads=2, store=store) as eng:
+        handles = [
+            eng.submit("math:sqrt", 16),                       # JSON output
+            eng.submit("math:sqrt", "x"),                      # failed, one error
+            eng.submit(_flaky_then_opaque, 3, retries=2),      # retried, pickled output
+            eng.submit(gate.wait, 30),                         # cancelled while running
+            *eng.map("math:pow", [2, 3], [10, 2]),
+        ]
+        wait_until(lambda: handles[3].status is JobStatus.RUNNING, what="job 4 running")
+        handles[3].cancel()
+        gate.set()
+        for h in handles:
+            assert h.wait(30)
+        eng._durable.flush()
+        retried = handles[2].outcome
+        assert retried is not None and retried.attempts == 2 and len(retried.errors) == 1
+        for h in handles:
+            stored, outcome = store.get_result(h.job_id), h.outcome
+            assert stored is not None and outcome is not None
+            assert stored.model_dump() == outcome.model_dump(), h.name
+        assert [store.get_result(h.job_id).status for h in handles] == [  # type: ignore[union-attr]
+            JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.COMPLETED, JobStatus.CANCELLED,
+            JobStatus.COMPLETED, JobStatus.COMPLETED]
+
+
 def test_submit_is_committed_before_it_returns(tmp_path: Path) -> None:
     db = tmp_path / "j.db"
     gate = __import__("threading").Event()
