@@ -130,7 +130,7 @@ def main() -> None:
         print(table("Memory scales with active jobs, not finished ones", [
             ("RSS after the first 10,000 durable jobs", f"{first:,.0f} MB", ""),
             (f"RSS after {args.rss_jobs:,} durable jobs", f"{last:,.0f} MB",
-             f"{'PASS' if grow <= 100 else 'MISS'} (+{grow:,.0f} MB; goal within 100 MB)"),
+             f"{'PASS' if grow <= 100 else 'MISS'} ({grow:+,.0f} MB; goal within 100 MB)"),
         ], ("when", "RSS", "verdict")))
 
 
