@@ -37,8 +37,9 @@ from godnb.registry import plugins
 from godnb.storage.state import MemoryStore, ShelveStore, SQLiteStore, Store
 from godnb.utils.cache import Cache, cached
 from godnb.utils.logging import configure_logging
+from godnb.utils.profile import ProfileTable
 from godnb.utils.retry import RetryPolicy, retry
-from godnb.utils.timing import ProfileTable, metrics, timed
+from godnb.utils.timing import metrics, timed
 
 __version__ = "0.1.0"
 

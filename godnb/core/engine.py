@@ -35,8 +35,8 @@ from godnb.errors import ValidationError
 from godnb.models.events import JobEvent
 from godnb.models.job import JSON_SCALAR_TYPES, Job, JobStatus, validate_payload
 from godnb.utils.cache import Cache, make_key
+from godnb.utils.profile import ProfileTable
 from godnb.utils.retry import RetryPolicy
-from godnb.utils.timing import ProfileTable
 
 __all__ = ["Engine", "EngineStats", "JobBuilder", "default_engine", "set_default_engine"]
 

@@ -23,7 +23,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from godnb.utils.timing import format_duration, percentile_of
+from godnb.utils.profile import format_duration
+from godnb.utils.timing import percentile_of
 
 __all__ = [
     "PipelineProfile",

@@ -35,8 +35,9 @@ from godnb.errors import (
 from godnb.models.events import EventKind, JobEvent
 from godnb.models.job import Job, JobStatus, Progress, utcnow
 from godnb.models.result import ErrorInfo
+from godnb.utils.profile import ProfileCollector
 from godnb.utils.retry import RetryPolicy
-from godnb.utils.timing import Histogram, ProfileCollector
+from godnb.utils.timing import Histogram
 
 __all__ = ["Runtime"]
 

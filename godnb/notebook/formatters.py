@@ -3,7 +3,7 @@
 Every function takes a snapshot from :mod:`godnb.notebook.snapshots` and returns a string:
 no I/O, no clock, no widgets. The widgets render these strings, the fallbacks in every
 mime bundle are these strings, and the tests pin them as strings. Durations go through
-:func:`godnb.utils.timing.format_duration`; user text in HTML goes through
+:func:`godnb.utils.profile.format_duration`; user text in HTML goes through
 :func:`html.escape`.
 """
 
@@ -20,7 +20,7 @@ from godnb.notebook.snapshots import (
     QueueSnapshot,
     StageSnapshot,
 )
-from godnb.utils.timing import ProfileTable, format_duration
+from godnb.utils.profile import ProfileTable, format_duration
 
 __all__ = [
     "BAR_STYLE",

@@ -36,7 +36,7 @@ from godnb.notebook.snapshots import (
     snapshot_job,
     snapshot_pipeline,
 )
-from godnb.utils.timing import ProfileTable
+from godnb.utils.profile import ProfileTable
 
 __all__ = ["Report", "in_kernel", "install", "kind_of", "render", "static_bundle",
            "use_widgets", "widgets_available", "widgets_enabled"]

@@ -65,7 +65,7 @@ from godnb.notebook.snapshots import (
     snapshot_queue,
     task_names,
 )
-from godnb.utils.timing import ProfileTable
+from godnb.utils.profile import ProfileTable
 
 OUTPUT_TAIL = 20_000  # characters of a job's output its view shows (the buffer keeps more)
 

@@ -9,13 +9,15 @@ import pytest
 
 import godnb.utils.cache
 import godnb.utils.logging
+import godnb.utils.profile
 import godnb.utils.retry
 import godnb.utils.timing
 
 
 @pytest.mark.parametrize(
     "module",
-    [godnb.utils.retry, godnb.utils.cache, godnb.utils.timing, godnb.utils.logging],
+    [godnb.utils.retry, godnb.utils.cache, godnb.utils.timing, godnb.utils.profile,
+     godnb.utils.logging],
     ids=lambda module: module.__name__,
 )
 def test_docstring_examples(module: ModuleType) -> None:

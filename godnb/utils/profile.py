@@ -1,0 +1,274 @@
+"""Profile tables: per-task counts and run times, fed by the engine, and their formatters.
+
+:class:`ProfileCollector` is cheap to feed (the engine calls :meth:`~ProfileCollector.record`
+on its hot path) and sorts only when a :class:`ProfileTable` is asked for. The formatters
+are pure functions of a table, so the notebook widgets and the CLI render the same text.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from godnb.utils.timing import DEFAULT_RESERVOIR, _check_reservoir, percentile_of
+
+__all__ = [
+    "ProfileCollector",
+    "ProfileTable",
+    "TaskProfile",
+    "format_duration",
+    "format_profile_html",
+    "format_profile_text",
+]
+
+
+class TaskProfile(BaseModel):
+    """One task's row in a profile table.
+
+    ``mean``, ``p50``, ``p95`` and ``total_time`` cover runs that executed; cache hits
+    count in ``count``/``ok``/``cache_hits`` but add no time, so they do not hide how long
+    the work really takes. The latencies are None when every call was a cache hit.
+
+    Example:
+        >>> TaskProfile(task="load", count=1, ok=1, mean=0.5, p50=0.5, p95=0.5,
+        ...             total_time=0.5).failed
+        0
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    task: str
+    count: int = 0
+    ok: int = 0
+    failed: int = 0
+    retried: int = 0
+    cancelled: int = 0
+    cache_hits: int = 0
+    mean: float | None = None
+    p50: float | None = None
+    p95: float | None = None
+    total_time: float = 0.0
+
+
+class ProfileTable(BaseModel):
+    """Per-task timing rows, most total time first; prints as an aligned table.
+
+    Example:
+        >>> table = ProfileTable(rows=[TaskProfile(task="fit", count=2, ok=2, mean=1.5,
+        ...     p50=1.5, p95=1.9, total_time=3.0)], generated_at=datetime(2024, 1, 1, tzinfo=UTC))
+        >>> "fit" in str(table) and "<table" in table._repr_html_()
+        True
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    rows: list[TaskProfile] = Field(default_factory=list)
+    generated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    def to_text(self) -> str:
+        """The table as aligned plain text (see :func:`format_profile_text`)."""
+        return format_profile_text(self)
+
+    def to_html(self) -> str:
+        """The table as an HTML ``<table>`` (see :func:`format_profile_html`)."""
+        return format_profile_html(self)
+
+    def __str__(self) -> str:
+        return format_profile_text(self)
+
+    def _repr_html_(self) -> str:
+        return format_profile_html(self)
+
+
+_UNITS = ((1e-6, 1e9, "ns", 0), (1e-3, 1e6, "µs", 1), (1.0, 1e3, "ms", 1), (60.0, 1.0, "s", 2))
+
+
+def format_duration(seconds: float | None) -> str:
+    """Seconds as short human text: ``"850 ns"``, ``"1.2 ms"``, ``"3.40 s"``, ``"2m 05s"``.
+
+    None and nan read ``"-"``; zero reads ``"0 s"``.
+
+    Example:
+        >>> format_duration(0.0012), format_duration(3.4), format_duration(125)
+        ('1.2 ms', '3.40 s', '2m 05s')
+    """
+    if seconds is None or math.isnan(seconds):
+        return "-"
+    if seconds == 0:
+        return "0 s"
+    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
+    for limit, scale, unit, digits in _UNITS:
+        # Compare the rounded value, so 0.99996 s moves up to "1.00 s", never "1000.0 ms".
+        if round(seconds * scale, digits) < limit * scale:
+            return f"{sign}{seconds * scale:.{digits}f} {unit}"
+    whole = round(seconds)
+    if whole < 3600:
+        return f"{sign}{whole // 60}m {whole % 60:02d}s"
+    hours, rest = divmod(round(seconds / 60), 60)
+    return f"{sign}{hours}h {rest:02d}m"
+
+
+_COLUMNS = ("task", "count", "ok", "failed", "retried", "cancelled", "cache hits",
+            "mean", "p50", "p95", "total")
+
+
+def _row_cells(row: TaskProfile) -> list[str]:
+    counts = (row.count, row.ok, row.failed, row.retried, row.cancelled, row.cache_hits)
+    times = (row.mean, row.p50, row.p95, row.total_time)
+    return [row.task, *map(str, counts), *map(format_duration, times)]
+
+
+def _title(table: ProfileTable) -> str:
+    return f"godnb profile at {table.generated_at.isoformat(timespec='seconds')}"
+
+
+def format_profile_text(table: ProfileTable) -> str:
+    """The profile as aligned plain text: task names left, numbers right.
+
+    Example:
+        >>> print(format_profile_text(ProfileTable(generated_at=datetime(2024, 1, 1, tzinfo=UTC))))
+        godnb profile at 2024-01-01T00:00:00+00:00: no tasks recorded yet
+    """
+    if not table.rows:
+        return f"{_title(table)}: no tasks recorded yet"
+    grid = [list(_COLUMNS), *(_row_cells(row) for row in table.rows)]
+    widths = [max(len(line[i]) for line in grid) for i in range(len(_COLUMNS))]
+    lines = [_title(table)]
+    for line in grid:
+        cells = [line[0].ljust(widths[0])]
+        cells += [cell.rjust(width) for cell, width in zip(line[1:], widths[1:], strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    lines.insert(2, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def format_profile_html(table: ProfileTable) -> str:
+    """The profile as an HTML table; every name is escaped.
+
+    Example:
+        >>> row = TaskProfile(task="<b>", count=1, ok=1, total_time=0.1)
+        >>> "&lt;b&gt;" in format_profile_html(ProfileTable(rows=[row]))
+        True
+    """
+    caption = f"<caption>{html.escape(_title(table))}</caption>"
+    if not table.rows:
+        return (f'<table class="godnb-profile">{caption}<tbody><tr><td>no tasks recorded yet'
+                f"</td></tr></tbody></table>")
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in _COLUMNS)
+    body = "".join(_html_row(_row_cells(row)) for row in table.rows)
+    return (f'<table class="godnb-profile">{caption}<thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table>")
+
+
+def _html_row(cells: list[str]) -> str:
+    first = f'<td style="text-align:left">{html.escape(cells[0])}</td>'
+    rest = "".join(f'<td style="text-align:right">{html.escape(c)}</td>' for c in cells[1:])
+    return f"<tr>{first}{rest}</tr>"
+
+
+@dataclass(slots=True)
+class _TaskStats:
+    samples: deque[float]
+    count: int = 0
+    ok: int = 0
+    failed: int = 0
+    retried: int = 0
+    cancelled: int = 0
+    cache_hits: int = 0
+    timed_runs: int = 0
+    total_time: float = 0.0
+
+    def copy(self) -> _TaskStats:
+        return replace(self, samples=deque(self.samples, maxlen=self.samples.maxlen))
+
+    def profile(self, task: str) -> TaskProfile:
+        ordered = sorted(self.samples)
+        latency: tuple[float | None, ...] = (None, None, None)
+        if self.timed_runs:
+            latency = (self.total_time / self.timed_runs,
+                       percentile_of(ordered, 50), percentile_of(ordered, 95))
+        return TaskProfile(
+            task=task, count=self.count, ok=self.ok, failed=self.failed,
+            retried=self.retried, cancelled=self.cancelled, cache_hits=self.cache_hits,
+            mean=latency[0], p50=latency[1], p95=latency[2], total_time=self.total_time,
+        )
+
+
+class ProfileCollector:
+    """Per-task run counts and latencies, fed by the engine, read as a :class:`ProfileTable`.
+
+    Args:
+        reservoir: Recent run times kept per task for p50/p95.
+        now: Wall clock for ``generated_at`` (timezone-aware).
+
+    A cancelled run counts as ``cancelled``, not ``failed``, and adds no time (it was cut
+    short). Cache hits add no time either (see
+    :class:`TaskProfile`).
+
+    Example:
+        >>> prof = ProfileCollector()
+        >>> prof.record("fit", ok=True, run_time=1.0)
+        >>> prof.record("fit", ok=False, run_time=3.0, retried=True)
+        >>> row = prof.table().rows[0]
+        >>> row.count, row.ok, row.failed, row.retried, row.mean
+        (2, 1, 1, 1, 2.0)
+    """
+
+    def __init__(
+        self, reservoir: int = DEFAULT_RESERVOIR,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        _check_reservoir(reservoir)
+        self._reservoir = reservoir
+        self._now = now
+        self._tasks: dict[str, _TaskStats] = {}
+        self._lock = threading.Lock()
+
+    def record(
+        self, task: str, *, ok: bool, run_time: float, retried: bool = False,
+        cancelled: bool = False, cache_hit: bool = False,
+    ) -> None:
+        """Count one finished call of ``task`` that took ``run_time`` seconds."""
+        with self._lock:
+            stats = self._tasks.get(task)
+            if stats is None:
+                stats = self._tasks[task] = _TaskStats(deque(maxlen=self._reservoir))
+            stats.count += 1
+            stats.retried += retried
+            if cancelled:
+                stats.cancelled += 1
+            elif ok:
+                stats.ok += 1
+            else:
+                stats.failed += 1
+            if cache_hit:
+                stats.cache_hits += 1
+            elif not cancelled:  # a cut-short run says nothing about the task's run time
+                stats.timed_runs += 1
+                stats.total_time += run_time
+                stats.samples.append(run_time)
+
+    def table(self) -> ProfileTable:
+        """A snapshot of every task, most total time first, then by name."""
+        with self._lock:  # copy under the lock, sort outside it: record() must not wait
+            copies = [(task, stats.copy()) for task, stats in self._tasks.items()]
+        rows = [stats.profile(task) for task, stats in copies]
+        rows.sort(key=lambda row: (-row.total_time, row.task))
+        return ProfileTable(rows=rows, generated_at=self._now())
+
+    def tasks(self) -> list[str]:
+        """The task names seen so far, sorted."""
+        with self._lock:
+            return sorted(self._tasks)
+
+    def reset(self) -> None:
+        """Forget every recorded run."""
+        with self._lock:
+            self._tasks.clear()
