@@ -7,7 +7,7 @@ import os
 import socket
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import cache, partial
@@ -25,7 +25,7 @@ from godnb.storage.codec import (
     UPDATE_COLUMNS,
     from_us,
     job_from_row,
-    job_rows,
+    job_runs,
     merge_notes,
     result_from_row,
     to_us,
@@ -297,7 +297,7 @@ class SQLiteStore(Store, name="sqlite"):
     def add(self, jobs: Sequence[Job], owner: str | None = None) -> None:
         if not jobs:
             return
-        runs = _runs(job_rows(jobs, owner))
+        runs = job_runs(jobs, owner)
         with self._db() as db:
             db.execute("SAVEPOINT batch")
             try:
@@ -529,22 +529,6 @@ def _notes(db: sqlite3.Connection, ids: Sequence[str]) -> dict[str, str]:
     return {job_id: notes for job_id, notes in db.execute(
         "SELECT job_id, notes FROM jobs INDEXED BY jobs_notes WHERE notes IS NOT NULL")
         if job_id in wanted}
-
-
-def _runs(rows: Iterable[tuple[Any, ...]]
-          ) -> list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
-    """Split job rows, in order, into runs that share every column but their own ones."""
-    runs: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]] = []
-    last: tuple[Any, ...] | None = None
-    own: list[tuple[Any, ...]] = []
-    for row in rows:
-        shared = row[OWN_COLUMNS:]
-        if shared != last:
-            own = []
-            runs.append((shared, own))
-            last = shared
-        own.append(row[:OWN_COLUMNS])
-    return runs
 
 
 def _with_notes(row: tuple[Any, ...], notes: str) -> tuple[Any, ...]:

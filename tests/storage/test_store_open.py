@@ -86,11 +86,11 @@ def test_stand_ins_explain_themselves_and_pickle() -> None:
     assert pickle.loads(pickle.dumps(NotStored("why"))) == NotStored("why")
 
 
-def test_job_rows_equal_job_values_for_runs_and_mixed_jobs() -> None:
-    """job_rows() reuses the encoded columns a job shares with the one before: the rows
-    must be exactly job_values() of each job, however the jobs alternate."""
+def test_job_runs_equal_job_values_for_runs_and_mixed_jobs() -> None:
+    """job_runs() reuses the encoded columns a job shares with the one before: its runs
+    must hold exactly job_values() of each job, however the jobs alternate."""
     from godnb.models import Job, JobStatus
-    from godnb.storage.codec import LostCallable, job_rows, job_values
+    from godnb.storage.codec import OWN_COLUMNS, LostCallable, job_runs, job_values
 
     template = Job(payload={"task": "math:sqrt", "args": [0]}, priority=2, tags=("a",),
                    timeout=3.0)
@@ -102,4 +102,8 @@ def test_job_rows_equal_job_values_for_runs_and_mixed_jobs() -> None:
                         "kwargs": {}})
     jobs = [*derived, other_task, derived[1], running, Job(payload={"task": "t"}), lost,
             lost.model_copy(update={"job_id": "lost2"}), derived[2]]
-    assert list(job_rows(jobs, "me")) == [job_values(j, "me") for j in jobs]
+    runs = job_runs(jobs, "me")
+    assert [own + shared for shared, owns in runs for own in owns] == [
+        job_values(j, "me") for j in jobs]
+    assert [len(owns) for _, owns in runs] == [4, 1, 1, 1, 1, 1, 1, 1]
+    assert all(len(own) == OWN_COLUMNS for _, owns in runs for own in owns)
