@@ -531,11 +531,11 @@ def _payload(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[s
 def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while a batch of jobs is built.
 
-    A batch allocates several objects per job and makes no reference cycles, so a
-    collection during it frees nothing; yet each full collection walks every job built so
-    far, and a 50k map triggered several (half its build time, measured). Jobs already
-    running keep running; cycles they make wait for the end of the build. A no-op when the
-    collector is off already; it is turned back on only if it was on.
+    A batch allocates several objects per job and keeps all of them (the queue holds
+    them), so a collection during it frees nothing; yet each full collection walks every
+    job built so far (a 50k async map: 5.1 us a job to build paused, 8.7 unpaused). Jobs
+    already running keep running; cycles they make wait for the end of the build. A no-op
+    when the collector is off already; it is turned back on only if it was on.
     """
     if not gc.isenabled():
         yield

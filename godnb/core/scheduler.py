@@ -193,11 +193,12 @@ class Scheduler(Generic[J]):
             self._wakes += 1
             self._ready.notify_all()
 
-    # -- internals -------------------------------------------------------------------
     def pop(self) -> J | None:
         """Remove and return the next job, or None; for callers that hold the lock already
         (the runtime's, shared), so it neither locks nor waits."""
         return self._front(remove=True)
+
+    # -- internals -------------------------------------------------------------------
 
     def _front(self, remove: bool) -> J | None:
         index = self._index

@@ -316,17 +316,17 @@ class SQLiteStore(Store, name="sqlite"):
                     results: Sequence[tuple[Any, ...]]) -> None:
         if not (updates or results):
             return
-        rows = results
         with self._db() as db:
             if _UPDATE_FROM:
                 _execute_rows(db, "update", updates)
             else:
                 db.executemany(_UPDATE_JOB, updates)
-            if rows:
-                notes = _notes(db, [r[0] for r in rows])
+            if results:
+                notes = _notes(db, [r[0] for r in results])
                 if notes:
-                    rows = [_with_notes(r, notes[r[0]]) if r[0] in notes else r for r in rows]
-                _execute_rows(db, "results", rows)
+                    results = [_with_notes(r, notes[r[0]]) if r[0] in notes else r
+                               for r in results]
+                _execute_rows(db, "results", results)
                 # Merged into the result now: off the notes index, which stays small.
                 db.executemany("UPDATE jobs SET notes = NULL WHERE job_id = ?",
                                [(job_id,) for job_id in notes])
