@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import table
 
 import godnb as god
-from godnb.core.context import current
+from godnb.execution.context import current
 
 STATS_GOAL = 0.050  # seconds
 

@@ -9,9 +9,12 @@ Example:
 
 from __future__ import annotations
 
+import importlib
+import sys
 from typing import Any
 
-from godnb.core.context import cancelled, check_cancelled, progress
+from godnb import registry as _registry
+from godnb.core import display as _display
 from godnb.core.engine import Engine, EngineStats, JobBuilder, default_engine, set_default_engine
 from godnb.core.handles import JobGroup, JobHandle
 from godnb.core.pipeline import Pipeline
@@ -32,6 +35,7 @@ from godnb.errors import (
     ValidationError,
     WorkerDied,
 )
+from godnb.execution.context import cancelled, check_cancelled, progress
 from godnb.models import ErrorInfo, EventKind, Job, JobEvent, JobStatus, Progress, Result
 from godnb.registry import plugins
 from godnb.storage.state import MemoryStore, ShelveStore, SQLiteStore, Store
@@ -114,7 +118,30 @@ def load_ipython_extension(ip: Any) -> None:
     load(ip)
 
 
-# In a kernel (IPython already imported), register %god; elsewhere this imports nothing.
-from godnb.core.display import autoload_notebook as _autoload  # noqa: E402
+# -- wiring: the layers below never name the ones above; this package joins them ----------
+def _load_notebook() -> Any:
+    return importlib.import_module("godnb.notebook")
 
-_autoload()
+
+def _autoload_notebook() -> bool:
+    """Inside IPython (a kernel), load ``godnb.notebook`` and register ``%god``.
+
+    Cheap and import-free elsewhere: IPython is only looked up in ``sys.modules``, so a
+    script that never imported IPython does not import it (nor ipywidgets) through godnb.
+    """
+    if "IPython" not in sys.modules:
+        return False
+    return bool(_load_notebook().register_in_kernel())
+
+
+_registry.add_builtin_modules(
+    "godnb.concurrency.threads",
+    "godnb.concurrency.async_tasks",
+    "godnb.concurrency.processes",
+    "godnb.concurrency.inline",
+    "godnb.storage.state",
+    "godnb.dataflow.stages",
+    "godnb.dataflow.parallel",
+)
+_display.set_view_loader(_load_notebook)
+_autoload_notebook()

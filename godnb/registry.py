@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, ClassVar
 
-__all__ = ["Plugin", "PluginInfo", "get_plugin", "load_entry_points", "plugin_names", "plugins"]
+__all__ = ["Plugin", "PluginInfo", "add_builtin_modules", "get_plugin", "load_entry_points",
+           "plugin_names", "plugins"]
 
 log = logging.getLogger("godnb.plugins")
 ENTRY_POINT_GROUP = "godnb.plugins"
@@ -44,18 +45,11 @@ _lock = threading.Lock()
 _load_lock = threading.Lock()  # one loader at a time; the others wait for a full list
 _entry_points_loaded = False
 
-# Modules whose import registers godnb's own plugins. ``import godnb`` does not import all
-# of them (the process pool and the pipeline load on first use), so listing and lookup
-# import them first: a fresh session's ``god.plugins()`` then shows every built-in.
-BUILTIN_MODULES = (
-    "godnb.core.executor",
-    "godnb.concurrency.threads",
-    "godnb.concurrency.async_tasks",
-    "godnb.concurrency.processes",
-    "godnb.storage.state",
-    "godnb.core.pipeline_stages",
-    "godnb.core.pipeline_parallel",
-)
+# Modules whose import registers built-in plugins. ``import godnb`` does not import all of
+# them (the process pool and the pipeline load on first use), so listing and lookup import
+# them first: a fresh session's ``god.plugins()`` then shows every built-in. The top-level
+# package names godnb's own (this module sits below every package it would name).
+_builtin_modules: list[str] = []
 
 
 class Plugin:
@@ -82,6 +76,20 @@ def _register(info: PluginInfo) -> None:
         _registry[(info.kind, info.name)] = info
 
 
+def add_builtin_modules(*modules: str) -> None:
+    """Import ``modules`` (their import registers plugins) before the next listing or lookup.
+
+    Example:
+        >>> add_builtin_modules("godnb.concurrency.threads")
+    """
+    global _entry_points_loaded
+    with _load_lock:
+        new = [m for m in modules if m not in _builtin_modules]
+        if new:
+            _builtin_modules.extend(new)
+            _entry_points_loaded = False
+
+
 def load_entry_points() -> None:
     """Import the built-in plugin modules and the ``godnb.plugins`` entry points, once.
 
@@ -94,7 +102,7 @@ def load_entry_points() -> None:
     with _load_lock:
         if _entry_points_loaded:
             return
-        for module in BUILTIN_MODULES:
+        for module in list(_builtin_modules):
             _import_builtin(module)
         try:
             eps = list(metadata.entry_points(group=ENTRY_POINT_GROUP))

@@ -53,10 +53,9 @@ class Worker:
 
     def __init__(self, engine: Engine, *, grace: float = 30.0, until_done: bool = False,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        if engine._durable is None:
+        if engine.store is None:
             raise ValueError("the worker needs an engine with a store: Engine(store=path)")
         self.engine = engine
-        self.durable = engine._durable
         self.grace = grace
         self.until_done = until_done
         self.clock = clock
@@ -110,14 +109,14 @@ class Worker:
     def _shutdown(self) -> int:
         if not self.signals:  # drained (--until-done): nothing to give back
             log_event(log, "worker drained", reason="no pending or running jobs left")
-            self.durable.stop_polling()
+            self.engine.stop_claiming()
             self.engine.shutdown(wait=True)
             self._drain_log()
             return 0
         name = signal.Signals(self.signals[0]).name
         log_event(log, "shutdown requested", signal=name, grace=self.grace,
                   running=len(self.engine.jobs("running")))
-        self.durable.stop_polling()
+        self.engine.stop_claiming()
         self._release(self.engine.jobs("pending"), "not started")
         deadline = self.clock() + self.grace
         while len(self.signals) < 2 and self.clock() < deadline:
@@ -140,7 +139,7 @@ class Worker:
         ids = [h.job_id for h in handles if not h.done()]
         if not ids:
             return
-        released = self.durable.release(ids)
+        released = self.engine.release(ids)
         self.released.update(released)
         for job_id in released:
             h = self.engine.get(job_id)

@@ -21,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 
-from godnb.core.context import _current
-from godnb.core.executor import Executor, ExecutorInfo, Run, format_traceback
-from godnb.core.loop import running_loop
+from godnb.execution.context import current_run
+from godnb.execution.executor import Executor, ExecutorInfo, Run
+from godnb.execution.loop import running_loop
+from godnb.execution.remote import format_traceback
 
 __all__ = ["AsyncExecutor"]
 
@@ -102,7 +103,7 @@ class AsyncExecutor(Executor, name="async"):
             run.token = me
             workers[me] = run
             self._pulling -= 1
-            token = _current.set(run)
+            token = current_run.set(run)
             try:
                 value = run.fn(*run.args, **run.kwargs)
                 if inspect.isawaitable(value):
@@ -119,7 +120,7 @@ class AsyncExecutor(Executor, name="async"):
                 if run.ended and me.cancelling():
                     me.uncancel()  # the job swallowed its cancel: do not pass it on
             finally:
-                _current.reset(token)
+                current_run.reset(token)
                 workers[me] = None
                 self._pulling += 1
             burst += 1

@@ -21,21 +21,11 @@ from concurrent.futures import wait as wait_futures
 from typing import Any
 
 from godnb.concurrency.processes import ProcessExecutor
-from godnb.core.executor import Executor, ExecutorInfo, Run
 from godnb.errors import JobCancelled
+from godnb.execution.executor import Executor, ExecutorInfo, Run
+from godnb.execution.remote import with_remote_traceback
 
-__all__ = ["ProcessPool", "RemoteTraceback", "StandaloneHost"]
-
-
-class RemoteTraceback(Exception):
-    """The worker-side traceback, set as ``__cause__`` of an error raised in a process."""
-
-    def __init__(self, tb: str) -> None:
-        super().__init__(tb)
-        self.tb = tb
-
-    def __str__(self) -> str:
-        return self.tb
+__all__ = ["ProcessPool", "StandaloneHost"]
 
 
 class _Ticket:
@@ -49,7 +39,7 @@ class _Ticket:
 
 
 class StandaloneHost:
-    """A minimal :class:`~godnb.core.executor.ExecutorHost`: FIFO queue, one future per call.
+    """A minimal :class:`~godnb.execution.executor.ExecutorHost`: FIFO queue, one future per call.
 
     It drives one executor without an engine (no priorities, retries, timeouts or store).
     Runs carry a stand-in job (``_Ticket``) with only ``job_id``, which is all
@@ -66,6 +56,7 @@ class StandaloneHost:
                  | None = None) -> None:
         self.executor = executor
         self.closing = False
+        self.submitter_waiting = False  # never set: submit() does not contend with workers
         self.on_progress = on_progress
         self._cond = threading.Condition(threading.Lock())
         self._queue: deque[Run] = deque()
@@ -143,11 +134,23 @@ class StandaloneHost:
             while self._queue:
                 run = self._queue.popleft()
                 fut = run.job.future  # type: ignore[attr-defined]
-                if fut.set_running_or_notify_cancel():
+                if fut.running() or fut.set_running_or_notify_cancel():  # running: given back
                     run.started = time.monotonic()
                     return run
                 self._runs.pop(fut, None)
             return None
+
+    def next_runs(self, backend: str, timeout: float | None, limit: int) -> list[Run]:
+        run = self.next_run(backend, timeout)  # one at a time: calls here are not tiny
+        return [] if run is None else [run]
+
+    def give_back(self, runs: list[Run]) -> None:
+        with self._cond:
+            self._queue.extendleft(reversed(runs))
+            self._cond.notify(len(runs))
+
+    def outranked(self, backend: str, priority: int) -> bool:
+        return False  # first come, first served
 
     def finish(self, run: Run, value: Any = None, error: BaseException | None = None,
                tb: str | None = None) -> None:
@@ -160,8 +163,8 @@ class StandaloneHost:
         if error is None:
             fut.set_result(value)
             return
-        if tb and error.__traceback__ is None and tb.startswith("Traceback"):
-            error.__cause__ = RemoteTraceback(tb)
+        if error.__traceback__ is None:  # it was raised in another process
+            with_remote_traceback(error, tb)
         fut.set_exception(error)
 
     def wake_workers(self, backend: str) -> None:

@@ -37,9 +37,10 @@ from multiprocessing import get_all_start_methods, get_context
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from godnb.core.context import _current
-from godnb.core.executor import Executor, ExecutorInfo, Run, format_traceback
 from godnb.errors import WorkerDied
+from godnb.execution.context import current_run
+from godnb.execution.executor import Executor, ExecutorInfo, Run
+from godnb.execution.remote import describe, format_traceback, portable
 
 __all__ = ["ProcessExecutor"]
 
@@ -155,7 +156,7 @@ def _child_run_one(conn: Connection, ctx: _ChildRun, data: bytes) -> None:
         _send_error(conn, e, "?", "stale" if stale else "err")
         return
     ctx.begin(job_id, attempt)
-    token = _current.set(ctx)
+    token = current_run.set(ctx)
     try:
         value = fn(*args, **kwargs)
     except BaseException as e:  # the job's error (SystemExit too) is data for the parent
@@ -163,37 +164,20 @@ def _child_run_one(conn: Connection, ctx: _ChildRun, data: bytes) -> None:
         _send_error(conn, e, job_id)
         return
     finally:
-        _current.reset(token)
+        current_run.reset(token)
     ctx.flush()
     try:
         out = pickle.dumps(("ok", value), _PROTOCOL)
     except Exception as e:
-        err = TypeError(f"result of job {job_id} could not be pickled: {_describe(e)}; "
+        err = TypeError(f"result of job {job_id} could not be pickled: {describe(e)}; "
                         f"return plain data (numbers, strings, lists, dicts, arrays)")
         out = pickle.dumps(("err", err, format_traceback(err)), _PROTOCOL)
     conn.send_bytes(out)
 
 
 def _send_error(conn: Connection, exc: BaseException, job_id: str, kind: str = "err") -> None:
-    tb = format_traceback(exc)
-    try:
-        out = pickle.dumps((kind, exc, tb), _PROTOCOL)
-        pickle.loads(out)  # an exception can pickle but not unpickle (a custom __init__)
-    except BaseException as e:
-        name = f"{type(exc).__module__}.{type(exc).__qualname__}"
-        err = RuntimeError(
-            f"job {job_id} raised {name}: {_describe(exc)} (the exception could not be sent "
-            f"back from the worker process: {_describe(e)}; give custom exceptions an "
-            f"__init__ that accepts the message alone)\n\nOriginal traceback:\n{tb}")
-        out = pickle.dumps((kind, err, tb), _PROTOCOL)
-    conn.send_bytes(out)
-
-
-def _describe(exc: BaseException) -> str:
-    try:
-        return f"{type(exc).__name__}: {exc}"
-    except Exception:  # a broken __str__ must not hide the original problem
-        return type(exc).__name__
+    sendable, tb = portable(exc, job_id)
+    conn.send_bytes(pickle.dumps((kind, sendable, tb), _PROTOCOL))
 
 
 # --------------------------------------------------------------------------------------
@@ -309,7 +293,7 @@ def _pickle_error(run: Run, exc: Exception) -> TypeError:
     except Exception:
         what = f"the function {getattr(run.fn, '__qualname__', run.fn)!r}"
     return TypeError(
-        f"job {run.job_id}: {what} can not be sent to a process worker: {_describe(exc)}; "
+        f"job {run.job_id}: {what} can not be sent to a process worker: {describe(exc)}; "
         "define the function at module level (def, not lambda) and pass picklable "
         "arguments, or use backend='thread'")
 
@@ -492,7 +476,7 @@ class ProcessExecutor(Executor, name="process"):
                 slot.spawn(self._ctx, self._fork)
             except Exception as e:
                 err = WorkerDied(f"could not start a worker process for job {run.job_id}: "
-                                 f"{_describe(e)}", job_id=run.job_id, attempt=run.attempt)
+                                 f"{describe(e)}", job_id=run.job_id, attempt=run.attempt)
                 host.finish(run, error=err, tb=format_traceback(err))
                 return None
         with slot.lock:
@@ -527,7 +511,7 @@ class ProcessExecutor(Executor, name="process"):
                 return None
             except Exception as e:  # the result pickled in the child but will not load here
                 msg = ("err", TypeError(f"result of job {run.job_id} could not be unpickled "
-                                        f"in the parent: {_describe(e)}; return plain data"),
+                                        f"in the parent: {describe(e)}; return plain data"),
                        None)
             kind = msg[0]
             if kind == "progress":

@@ -12,7 +12,8 @@ import os
 import threading
 import time
 
-from godnb.core.executor import Executor, ExecutorHost, ExecutorInfo, Run, format_traceback
+from godnb.execution.executor import Executor, ExecutorHost, ExecutorInfo, Run
+from godnb.execution.remote import format_traceback
 
 __all__ = ["ThreadExecutor"]
 
@@ -61,27 +62,25 @@ class ThreadExecutor(Executor, name="thread"):
         assert host is not None
         me = threading.current_thread()
         name = self.name
-        next_runs = getattr(host, "next_runs", None)
         try:
             while not self._stop:
                 # Fast jobs are taken a few at a time (one lock round-trip for the batch);
                 # slow ones one by one, so a new high-priority job waits for one job at most.
-                if next_runs is not None and self._mean_run < _FAST:
-                    runs = next_runs(name, self.idle_poll, _BATCH)
+                if self._mean_run < _FAST:
+                    runs = host.next_runs(name, self.idle_poll, _BATCH)
                 else:
                     run = host.next_run(name, self.idle_poll)
                     runs = [run] if run is not None else []
                 for i, run in enumerate(runs):
                     # The rest of a batch goes back in line when a job overran (this thread
                     # retires) or a higher-priority job arrived meanwhile (it goes first).
-                    if i and (me in self._retiring or
-                              host.outranked(name, run.job.priority)):  # type: ignore[attr-defined]
-                        host.give_back(runs[i:])  # type: ignore[attr-defined]
+                    if i and (me in self._retiring or host.outranked(name, run.job.priority)):
+                        host.give_back(runs[i:])
                         break
                     if not run.ended:  # else cancelled while it waited in this batch
                         self._execute(host, run, me)
-                    if getattr(host, "submitter_waiting", False):
-                        host.submitter_waiting = False  # type: ignore[attr-defined]
+                    if host.submitter_waiting:
+                        host.submitter_waiting = False
                         time.sleep(_GIVE_WAY)  # let go of the GIL: the submitter goes first
                 if me in self._retiring:
                     return  # a replacement took this slot while a job overran

@@ -64,10 +64,11 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from godnb.core.context import _current
-from godnb.core.executor import Executor, ExecutorHost, ExecutorInfo, Run, format_traceback
-from godnb.core.pipeline_parallel import PipelineBackend, _run_chunk_remote
+from godnb.dataflow.parallel import PipelineBackend, run_chunk_remote
 from godnb.errors import JobCancelled, WorkerDied
+from godnb.execution.context import current_run
+from godnb.execution.executor import Executor, ExecutorHost, ExecutorInfo, Run
+from godnb.execution.remote import format_traceback, portable, with_remote_traceback
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -148,11 +149,16 @@ def _run_in_worker(topic: str, job_id: str, attempt: int, fn: Callable[..., Any]
     from distributed import get_worker
 
     ctx = _DaskTaskContext(get_worker(), topic, job_id, attempt)
-    token = _current.set(ctx)  # type: ignore[arg-type]  # cancel_requested is read-only here
+    token = current_run.set(ctx)  # type: ignore[arg-type]  # cancel_requested is read-only here
     try:
         return fn(*args, **kwargs)
+    except BaseException as e:
+        sendable, _ = portable(e, job_id)  # Dask pickles it back to the client
+        if sendable is e:
+            raise
+        raise sendable from None
     finally:
-        _current.reset(token)
+        current_run.reset(token)
         ctx.flush()
 
 
@@ -318,7 +324,7 @@ class DaskExecutor(Executor, name="dask"):
             host.finish(run, error=err, tb="")
             return
         exc = future.exception()
-        tb = _format_remote(exc, future.traceback())
+        tb = format_traceback(exc, future.traceback())
         if isinstance(exc, _import_distributed().KilledWorker):
             err = WorkerDied(
                 f"the Dask workers running job {run.job_id} died (attempt {run.attempt}; "
@@ -328,7 +334,7 @@ class DaskExecutor(Executor, name="dask"):
             err.__cause__ = exc
             host.finish(run, error=err, tb=tb)
             return
-        host.finish(run, error=exc, tb=tb)
+        host.finish(run, error=with_remote_traceback(exc, tb), tb=tb)
 
     # -- stopping ----------------------------------------------------------------------
     def interrupt(self, run: Run, reason: str) -> None:
@@ -393,14 +399,6 @@ def _submit_error(run: Run, exc: Exception) -> BaseException:
         err.__cause__ = exc
         return err
     return exc
-
-
-def _format_remote(exc: BaseException | None, tb: Any) -> str:
-    if exc is None:
-        return ""
-    if tb is None:
-        return format_traceback(exc)
-    return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
 # --------------------------------------------------------------------------------------
@@ -552,7 +550,7 @@ class DaskPipelineBackend(PipelineBackend, name="dask"):
 
     def submit(self, unit: Any) -> None:
         unit.started = time.perf_counter()  # Dask does not say when a worker starts it
-        fut = self._client.submit(_run_chunk_remote, self.fn, unit.items, self.stride,
+        fut = self._client.submit(run_chunk_remote, self.fn, unit.items, self.stride,
                                   pure=False, key=f"godnb-pipe-{uuid.uuid4().hex}")
         unit.handle = fut
         self._live.add(fut)
@@ -569,7 +567,7 @@ class DaskPipelineBackend(PipelineBackend, name="dask"):
             unit.failure = e
         else:
             if errors:
-                unit.errors = {k: _with_remote_tb(exc, tb) for k, (exc, tb) in errors.items()}
+                unit.errors = {k: with_remote_traceback(exc, tb) for k, (exc, tb) in errors.items()}
         self.done.put(unit)
 
     def abort(self, unit: Any) -> bool:
@@ -583,11 +581,3 @@ class DaskPipelineBackend(PipelineBackend, name="dask"):
         for fut in list(self._live):
             fut.cancel()
         self._live.clear()
-
-
-def _with_remote_tb(exc: BaseException, tb: str) -> BaseException:
-    from godnb.concurrency.process_pool import RemoteTraceback
-
-    if exc.__cause__ is None:
-        exc.__cause__ = RemoteTraceback(tb)
-    return exc

@@ -1,32 +1,38 @@
 """A seam for rich display: core objects ask here, the notebook layer answers.
 
-Core never imports IPython or ipywidgets. ``godnb.notebook`` installs a renderer and its
-view factories when it is imported (``import godnb`` does that inside a kernel); without
-one, objects show as text. ``view(name, obj)`` imports ``godnb.notebook`` by name on
-demand, so ``eng.queue_view()`` works from a script too when ipywidgets is installed.
+Core never imports IPython or ipywidgets, nor names the notebook layer: ``godnb/__init__``
+wires it in. It installs a *loader* that imports ``godnb.notebook`` on demand; importing
+that package installs the renderer and the view factories here. Without them objects show
+as text; ``view(name, obj)`` calls the loader first, so ``eng.queue_view()`` works from a
+script too when ipywidgets is installed.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
-import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["INSTALL_HINT", "autoload_notebook", "mimebundle", "register_view", "set_renderer",
+__all__ = ["INSTALL_HINT", "mimebundle", "register_view", "set_renderer", "set_view_loader",
            "view", "view_names"]
 
 INSTALL_HINT = 'live views need ipywidgets: pip install "godnb[notebook]"'
 
 _renderer: Callable[[Any], dict[str, Any] | None] | None = None
 _views: dict[str, Callable[..., Any]] = {}
+_loader: Callable[[], Any] | None = None
 
 
 def set_renderer(renderer: Callable[[Any], dict[str, Any] | None] | None) -> None:
     """Install (or remove, with None) the function that turns objects into mime bundles."""
     global _renderer
     _renderer = renderer
+
+
+def set_view_loader(loader: Callable[[], Any] | None) -> None:
+    """Install the function ``view()`` calls first, to load the layer that registers views."""
+    global _loader
+    _loader = loader
 
 
 def mimebundle(obj: Any) -> dict[str, Any] | None:
@@ -55,21 +61,9 @@ def view(name: str, obj: Any, **kwargs: Any) -> Any:
     """
     if importlib.util.find_spec("ipywidgets") is None:
         raise ImportError(INSTALL_HINT)
-    importlib.import_module("godnb.notebook")  # registers the factories on import
+    if _loader is not None:
+        _loader()  # registers the factories on first call
     factory = _views.get(name)
     if factory is None:
         raise ValueError(f"unknown view {name!r}; valid views: {view_names()}")
     return factory(obj, **kwargs)
-
-
-def autoload_notebook() -> bool:
-    """Inside IPython (a kernel), load ``godnb.notebook`` and register ``%god``.
-
-    Cheap and import-free elsewhere: IPython is only looked up in ``sys.modules``, so a
-    script that never imported IPython does not import it (nor ipywidgets) through godnb.
-    Returns True when the magics were registered (or already were).
-    """
-    if "IPython" not in sys.modules:
-        return False
-    notebook = importlib.import_module("godnb.notebook")
-    return bool(notebook.register_in_kernel())

@@ -29,7 +29,7 @@ from godnb.storage.codec import LostCallable, job_update_values, outcome_values
 from godnb.storage.state import Store, open_store
 
 if TYPE_CHECKING:
-    from godnb.core.engine import Engine
+    from godnb.core.runtime import Runtime
 
 __all__ = ["Durability"]
 
@@ -43,17 +43,18 @@ _NEGATIVE_TTL = 5.0
 class Durability:
     """Keeps one engine's jobs in a store and shares work with other engines on it."""
 
-    def __init__(self, engine: Engine, store: Store | str | os.PathLike[str], *,
-                 poll_interval: float = 0.25, flush_interval: float = 0.05) -> None:
+    def __init__(self, runtime: Runtime, store: Store | str | os.PathLike[str], *, owner: str,
+                 default_backend: str, poll_interval: float = 0.25,
+                 flush_interval: float = 0.05) -> None:
         opened = open_store(store)
         assert opened is not None
         self.store: Store = opened
         self._owns_store = not isinstance(store, Store)  # a store you pass stays open
-        self.engine = engine
-        self.owner = engine.id
+        self.owner = owner
+        self.default_backend = default_backend  # for adopted jobs that name no backend
         self.poll_interval = poll_interval
         self.flush_interval = flush_interval
-        self._rt = engine._rt
+        self._rt = runtime
         self._dirty: dict[str, JobHandle] = {}
         self._dirty_lock = threading.Lock()
         # One batch is written at a time, and a claim in flight holds _claim_lock: together
@@ -235,19 +236,16 @@ class Durability:
         defaults = spec.options
         backend = job.backend or defaults.get("backend")
         if backend not in self._rt.executors:
-            backend = "async" if spec.is_async else self.engine.default_backend
-        if backend != job.backend:
-            job.__dict__["backend"] = backend
-        if defaults.get("timeout") and job.timeout is None:
-            job.__dict__["timeout"] = defaults["timeout"]
+            backend = "async" if spec.is_async else self.default_backend
+        job.place(backend, defaults.get("timeout"))
         handle = JobHandle(self._rt, job, fn, tuple(job.payload["args"]),
                            dict(job.payload["kwargs"]), time.monotonic())
         self._rt.enqueue([handle], backend)
 
     def _fail_unrestorable(self, job: Any, message: str) -> None:
         error = ErrorInfo(type="UnknownTask", message=message, attempt=job.attempts)
-        job.transition(JobStatus.FAILED)
-        job.__dict__["error"] = f"UnknownTask: {message}"
+        job.end(JobStatus.FAILED)
+        job.record_error(f"UnknownTask: {message}")
         self.store.update([job], [Result(job_id=job.job_id, status=JobStatus.FAILED,
                                          errors=[error], attempts=job.attempts)])
         log.warning("job %s can not be restored: %s", job.job_id, message)

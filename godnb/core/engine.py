@@ -25,18 +25,22 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from godnb.concurrency.async_tasks import AsyncExecutor
+from godnb.concurrency.inline import InlineExecutor
 from godnb.concurrency.threads import ThreadExecutor
-from godnb.core.executor import Executor, ExecutorInfo, InlineExecutor
+from godnb.core.durability import Durability
 from godnb.core.handles import JobGroup, JobHandle
-from godnb.core.loop import EngineLoop
 from godnb.core.runtime import Runtime
 from godnb.core.tasks import TaskSpec, resolve_task
 from godnb.errors import ValidationError
+from godnb.execution.executor import Executor, ExecutorInfo
+from godnb.execution.loop import EngineLoop
 from godnb.models.events import JobEvent
 from godnb.models.job import JSON_SCALAR_TYPES, Job, JobStatus, validate_payload
 from godnb.utils.cache import Cache, make_key
+from godnb.utils.naming import callable_name
 from godnb.utils.profile import ProfileTable
 from godnb.utils.retry import RetryPolicy
+from godnb.utils.timing import finite_or_none
 
 __all__ = ["Engine", "EngineStats", "JobBuilder", "default_engine", "set_default_engine"]
 
@@ -113,11 +117,10 @@ class Engine:
                            keep_finished=keep_finished)
         self._rt.on_final.append(self._remember)
         self.store = None
-        self._durable: Any = None
+        self._durable: Durability | None = None
         if store is not None:
-            from godnb.core.durability import Durability
-
-            self._durable = Durability(self, store, poll_interval=poll_interval)
+            self._durable = Durability(self._rt, store, owner=self.id,
+                                       default_backend=backend, poll_interval=poll_interval)
             self.store = self._durable.store
         _live_engines.add(self)
 
@@ -176,7 +179,7 @@ class Engine:
             raise TypeError("map() needs at least one iterable of arguments")
         options = dict(priority=priority, retries=retries, timeout=timeout, backend=backend,
                        group=group, name=name, tags=tags, cache=cache)
-        jobs = JobGroup(name=name or _task_label(fn))
+        jobs = JobGroup(name=name or callable_name(fn))
         with gc_paused():
             calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
                 (tuple(args), {}) for args in zip(*iterables, strict=False)]
@@ -310,6 +313,27 @@ class Engine:
             return True
         return self._durable is not None and self._durable.cancel_elsewhere(job_id)
 
+    def release(self, job_ids: Iterable[str]) -> list[str]:
+        """Give unfinished jobs back to the store, unowned and pending, for another engine.
+
+        Each is stopped here as if cancelled (a process job is killed, a thread job
+        flagged), but the store keeps it pending. A job that ends meanwhile keeps its
+        outcome. Returns the ids released. For a worker's graceful shutdown.
+
+        Raises:
+            ValueError: the engine has no store.
+        """
+        return self._need_store("release()").release(job_ids)
+
+    def stop_claiming(self) -> None:
+        """Take no more jobs from the store; returns once no claim is in flight."""
+        self._need_store("stop_claiming()").stop_polling()
+
+    def _need_store(self, what: str) -> Durability:
+        if self._durable is None:
+            raise ValueError(f"{what} needs an engine with a store: Engine(store=path)")
+        return self._durable
+
     def stats(self) -> EngineStats:
         """Counts by status, queue depth, throughput and submit-to-start latency."""
         rt = self._rt
@@ -321,8 +345,8 @@ class Engine:
             counts=counts,
             queue_depth=sum(len(s) for s in rt.schedulers.values()),
             submitted=rt.submitted, retried=rt.retried, throughput=finished / uptime,
-            latency_p50=_finite(rt.latency.percentile(50)),
-            latency_p99=_finite(rt.latency.percentile(99)),
+            latency_p50=finite_or_none(rt.latency.percentile(50)),
+            latency_p99=finite_or_none(rt.latency.percentile(99)),
             workers={n: _info_dict(e.info()) for n, e in rt.executors.items()},
             uptime=uptime, at=datetime.now(UTC))
 
@@ -492,7 +516,7 @@ class JobBuilder:
         return self._engine._submit(self._fn, [(self._args, self._kwargs)], options)[0]
 
     def __repr__(self) -> str:
-        return f"<JobBuilder {_task_label(self._fn)} {self._options}>"
+        return f"<JobBuilder {callable_name(self._fn)} {self._options}>"
 
 
 _MISS = object()
@@ -545,16 +569,6 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
-
-
-def _task_label(fn: Callable[..., Any] | str) -> str:
-    if isinstance(fn, str):
-        return fn
-    return getattr(fn, "__name__", None) or type(fn).__name__
-
-
-def _finite(x: float) -> float | None:
-    return None if x != x else x  # NaN (no samples yet) -> None
 
 
 def _info_dict(info: ExecutorInfo) -> dict[str, int]:

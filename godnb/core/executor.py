@@ -1,190 +1,21 @@
-"""The executor interface: how an attempt gets run on a backend.
+"""Backends by name: the engine's view of the executor registry.
 
-An executor is handed a host (the engine's runtime) at ``start``. Work flows by pull:
-workers ask the host for the next attempt of their backend (``host.next_run``), run it, and
-report back with ``host.finish``. Pulling keeps priorities honest: a job stays in the
-scheduler until a worker is free to run it. Push-style backends (asyncio, Dask) pull from
-``wake()``, which the host calls whenever work for the backend was queued.
+The executor interface itself (:class:`~godnb.execution.executor.Executor`, ``Run``, the
+host protocol) lives in :mod:`godnb.execution.executor`, below the backends that
+implement it; this module looks backends up by the name they registered.
 
-Interruption is the host's decision: on a timeout or a cancel it marks the attempt ended and
-calls ``interrupt(run, reason)``; the executor then stops the attempt as well as its
-backend allows (kill a process, cancel a task, set a thread's flag) and any late
-``finish`` for that attempt is ignored by the host.
-
-Backends register by name through the plugin registry::
-
-    class MyExecutor(Executor, name="mine"): ...
-
-    Engine(executors={"mine": MyExecutor()})
+Example:
+    >>> "thread" in executor_names()
+    True
 """
 
 from __future__ import annotations
 
-import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from godnb.execution.executor import Executor, ExecutorHost, ExecutorInfo, Run
+from godnb.registry import get_plugin, plugin_names
 
-from godnb.core.context import _current
-from godnb.registry import Plugin, get_plugin, plugin_names
-
-if TYPE_CHECKING:
-    import asyncio
-
-    from godnb.models.job import Job
-
-__all__ = [
-    "Executor",
-    "ExecutorHost",
-    "ExecutorInfo",
-    "InlineExecutor",
-    "Run",
-    "create_executor",
-    "executor_names",
-]
-
-
-class Run:
-    """One attempt of one job: what to call, and the flags the host and job share.
-
-    ``cancel_requested`` is a plain attribute (reads and writes of one attribute are atomic
-    in CPython), so a thread job can poll it at no cost through ``god.cancelled()``.
-    """
-
-    __slots__ = ("args", "attempt", "backend", "cancel_requested", "ended", "fn", "host",
-                 "job", "job_id", "kwargs", "reason", "started", "timer", "token", "worker")
-
-    def __init__(self, job: Job, fn: Callable[..., Any], args: tuple[Any, ...],
-                 kwargs: dict[str, Any], attempt: int, backend: str, started: float,
-                 host: ExecutorHost | None = None) -> None:
-        self.host = host
-        self.job = job
-        self.job_id = job.job_id
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
-        self.attempt = attempt
-        self.backend = backend
-        self.started = started
-        self.cancel_requested = False
-        self.ended = False  # set once by the host, under its lock
-        self.reason: str | None = None  # "timeout" | "cancel" when interrupted
-        self.timer: Any = None  # the host's timeout timer, if any
-        self.token: Any = None  # the executor's own handle (a task, a future, a worker)
-        self.worker: Any = None
-
-
-    # RunContext: what god.progress() / god.cancelled() reach inside the job.
-    def report(self, done: float, total: float | None, message: str | None) -> None:
-        if self.host is not None:
-            self.host.progress(self, done, total, message)
-
-    def call(self) -> Any:
-        """Run the function here, with this attempt as the current job context."""
-        token = _current.set(self)
-        try:
-            return self.fn(*self.args, **self.kwargs)
-        finally:
-            _current.reset(token)
-
-    def __repr__(self) -> str:
-        return f"<Run {self.job_id} attempt={self.attempt} backend={self.backend}>"
-
-
-def format_traceback(exc: BaseException) -> str:
-    return "".join(traceback.format_exception(exc))
-
-
-class ExecutorHost(Protocol):
-    """What the engine offers its executors."""
-
-    closing: bool
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop: ...
-
-    def next_run(self, backend: str, timeout: float | None = None) -> Run | None:
-        """The next attempt for ``backend``, marked running; None if none within timeout."""
-
-    def finish(self, run: Run, value: Any = None, error: BaseException | None = None,
-               tb: str | None = None) -> None:
-        """Report how an attempt ended; ignored if the host already ended it."""
-
-    def progress(self, run: Run, done: float, total: float | None,
-                 message: str | None) -> None:
-        """Report progress of a running attempt (any thread)."""
-
-    def wake_workers(self, backend: str) -> None:
-        """Wake workers blocked in ``next_run(backend)``, e.g. so they see a shutdown."""
-
-    def queued(self, backend: str) -> int:
-        """How many jobs wait in ``backend``'s queue (for backends that size a pool)."""
-
-
-@dataclass(frozen=True)
-class ExecutorInfo:
-    """A snapshot of one backend: its workers and how many are busy."""
-
-    name: str
-    workers: int
-    busy: int
-    started: bool
-
-
-class Executor(Plugin, kind="executor"):
-    """Base class of the backends. Subclass with ``name=`` to register one.
-
-    Class attributes tell the engine how to treat the backend:
-    ``needs_loop``: attempts run on the engine's event loop (blocking waits for them on
-    the loop thread would deadlock); ``needs_pickle``: work crosses a process boundary.
-    """
-
-    needs_loop: ClassVar[bool] = False
-    needs_pickle: ClassVar[bool] = False
-
-    def __init__(self, workers: int | None = None) -> None:
-        if workers is not None and (not isinstance(workers, int) or workers < 1):
-            raise ValueError(f"workers must be a positive int, got {workers!r}")
-        self.workers = workers or 1
-        self.host: ExecutorHost | None = None
-        self.name = self.plugin_name
-
-    def start(self, host: ExecutorHost, name: str | None = None) -> None:
-        """Attach to the engine. Workers may start lazily on the first ``wake``."""
-        self.host = host
-        if name:
-            self.name = name
-
-    def wake(self) -> None:
-        """Work for this backend was queued. Pull-by-thread backends need not react."""
-
-    def interrupt(self, run: Run, reason: str) -> None:
-        """Stop a running attempt as well as the backend allows (default: set its flag)."""
-        run.cancel_requested = True
-
-    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
-        """Stop the workers; with ``wait``, let running attempts end first."""
-
-    def info(self) -> ExecutorInfo:
-        return ExecutorInfo(self.name, self.workers, 0, self.host is not None)
-
-
-class InlineExecutor(Executor, name="inline"):
-    """Runs each attempt in the thread that queued it, at once (tests and debugging).
-
-    Priorities and fairness do not apply: there is never more than one job waiting.
-    """
-
-    def wake(self) -> None:
-        host = self.host
-        assert host is not None
-        while (run := host.next_run(self.name, 0)) is not None:
-            try:
-                value = run.call()
-            except BaseException as e:  # the job's error is data, reported to the host
-                host.finish(run, error=e, tb=format_traceback(e))
-            else:
-                host.finish(run, value=value)
+__all__ = ["Executor", "ExecutorHost", "ExecutorInfo", "Run", "create_executor",
+           "executor_names"]
 
 
 def executor_names() -> list[str]:
@@ -196,5 +27,3 @@ def create_executor(name: str, workers: int | None = None) -> Executor:
     """A new executor registered as ``name``; ValueError listing valid names if unknown."""
     cls = get_plugin("executor", name)
     return cls(workers) if workers is not None else cls()  # type: ignore[no-any-return]
-
-

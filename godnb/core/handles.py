@@ -17,9 +17,9 @@ from godnb.models.job import Job, JobStatus, Progress
 from godnb.models.result import ErrorInfo, Result
 
 if TYPE_CHECKING:
-    from godnb.core.executor import Run
     from godnb.core.runtime import Runtime
     from godnb.core.timers import Timer
+    from godnb.execution.executor import Run
     from godnb.utils.retry import RetryPolicy
 
 __all__ = ["JobGroup", "JobHandle"]

@@ -22,22 +22,20 @@ runs in constant memory: items are pulled only as the consumer asks for them.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-import weakref
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from godnb.core.context import check_cancelled, progress
-from godnb.core.pipeline_profile import PipelineProfile, StageProfile, StageStats
-from godnb.core.pipeline_runtime import (
+from godnb.dataflow.bridge import PipelineAsyncIterator
+from godnb.dataflow.profile import PipelineProfile, StageProfile, StageStats
+from godnb.dataflow.runtime import (
     ON_ERROR,
     PipelineError,
     PipelineRun,
     close_quietly,
 )
-from godnb.core.pipeline_stages import (
+from godnb.dataflow.sources import describe_source, is_source, open_source
+from godnb.dataflow.stages import (
     BatchStage,
     BufferStage,
     FilterStage,
@@ -50,6 +48,7 @@ from godnb.core.pipeline_stages import (
     TapStage,
     WindowStage,
 )
+from godnb.execution.context import check_cancelled, progress
 from godnb.registry import get_plugin
 
 if TYPE_CHECKING:
@@ -85,7 +84,7 @@ class Pipeline:
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {', '.join(map(repr, ON_ERROR))}, "
                              f"got {on_error!r}")
-        if source is not None and not _is_source(source):
+        if source is not None and not is_source(source):
             raise TypeError(f"Pipeline() takes an iterable, an async iterable or a "
                             f"zero-argument callable returning one, got "
                             f"{type(source).__name__}")
@@ -238,7 +237,7 @@ class Pipeline:
         run = self._last = PipelineRun(stats, [], profile=self._profile, loop=loop)
         chain: Iterator[Any] | None = None
         try:
-            chain = _open_source(self._source, run, head)
+            chain = open_source(self._source, run, head)
             for stage, label, st in zip(self._stages, labels, stats[1:], strict=True):
                 chain = stage.build(chain, StageContext(label, st, run,
                                                         stage.on_error or self._on_error))
@@ -251,7 +250,7 @@ class Pipeline:
         """``async for item in p``: stages run on a helper thread; async stages and async
         sources run on the caller's loop, which stays free while it waits."""
         self._need_source()
-        return PipelineAsyncIterator(self)
+        return PipelineAsyncIterator(self._iterate)
 
     def collect(self) -> list[Any]:
         """Every output in a list."""
@@ -300,221 +299,13 @@ class Pipeline:
         return PipelineProfile(stages=rows, profiled=self._profile)
 
     def __repr__(self) -> str:
-        parts = [f"Pipeline({_describe(self._source)})", *map(repr, self._stages)]
+        parts = [f"Pipeline({describe_source(self._source)})", *map(repr, self._stages)]
         return " | ".join(parts)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
         from godnb.core.display import mimebundle
 
         return mimebundle(self)
-
-
-def _iterable(obj: Any) -> bool:
-    # Look at the type: a class (`list`, `itertools.count`) has an `__iter__` attribute
-    # but is a factory, not an iterable.
-    return hasattr(type(obj), "__iter__")
-
-
-def _async_iterable(obj: Any) -> bool:
-    return hasattr(type(obj), "__aiter__")
-
-
-def _is_source(obj: Any) -> bool:
-    return _iterable(obj) or _async_iterable(obj) or callable(obj)
-
-
-def _describe(source: Any) -> str:
-    if source is None:
-        return ""
-    try:
-        return f"{type(source).__name__}[{len(source)}]"
-    except TypeError:
-        return type(source).__name__
-
-
-def _open_source(source: Any, run: PipelineRun, st: StageStats) -> Iterator[Any]:
-    if callable(source) and not _iterable(source) and not _async_iterable(source):
-        source = source()
-    if _iterable(source):
-        it = iter(source)
-        return _source(it, st, own=it is not source)
-    if _async_iterable(source):
-        ait = source.__aiter__()
-        return _source(_from_async(ait, run, own=ait is not source), st, own=True)
-    raise TypeError(f"the pipeline's source factory returned {type(source).__name__}, "
-                    f"not an iterable or async iterable")
-
-
-def _source(it: Iterator[Any], st: StageStats, own: bool) -> Iterator[Any]:
-    n = 0
-    try:
-        for x in it:
-            n += 1
-            st.n_out = n
-            yield x
-    except PipelineError:
-        raise  # a pipeline used as a source: its own stage names are the useful ones
-    except Exception as e:
-        raise PipelineError(f"the pipeline's source raised {type(e).__name__}: {e} after "
-                            f"{n} items", stage="source", index=n) from e
-    finally:
-        st.n_out = n
-        if own:
-            close_quietly(it)
-
-
-async def _anext(ait: Any) -> tuple[bool, Any]:
-    try:
-        return True, await ait.__anext__()
-    except StopAsyncIteration:
-        return False, None
-
-
-def _from_async(ait: Any, run: PipelineRun, own: bool) -> Iterator[Any]:
-    """An async iterator read from a sync thread, one item at a time, on the run's loop."""
-    try:
-        while True:
-            ok, x = run.wait(run.call(_anext(ait)))
-            if not ok:
-                return
-            yield x
-    finally:
-        aclose = getattr(ait, "aclose", None)
-        if own and aclose is not None:
-            try:
-                run.wait(run.call(aclose()))
-            except Exception:  # the loop is gone: nothing left to close it on
-                pass
-
-
-# -- async iteration ------------------------------------------------------------------------
-_ITEM, _END, _ERR = 0, 1, 2
-
-
-class _Bridge:
-    """Runs a sync pipeline iterator on a ``godnb-pipe-aiter`` thread and hands its items
-    to an event loop through a small bounded deque (``cap`` items)."""
-
-    def __init__(self, gen: Iterator[Any], loop: asyncio.AbstractEventLoop, cap: int = 16
-                 ) -> None:
-        self._loop = loop
-        self._cond = threading.Condition()  # an RLock: a finalizer may run under it
-        self._buf: deque[tuple[int, Any]] = deque()
-        self._cap = cap
-        self._waiter: asyncio.Future[None] | None = None
-        self._stop = False
-        self._finished = False
-        self.ended: asyncio.Future[None] = loop.create_future()
-        self.thread = threading.Thread(target=self._main, args=(gen,), daemon=True,
-                                       name="godnb-pipe-aiter")
-        self.thread.start()
-
-    def _main(self, gen: Iterator[Any]) -> None:
-        try:
-            for x in gen:
-                if not self._put(_ITEM, x):
-                    break
-            else:
-                self._put(_END, None)
-        except BaseException as e:
-            self._put(_ERR, e)
-        finally:
-            close_quietly(gen)  # on this thread: stages and workers shut down here
-            self._put(_END, None)
-            _call_soon(self._loop, _resolve, self.ended)
-
-    def _put(self, kind: int, value: Any) -> bool:
-        with self._cond:
-            while kind == _ITEM and len(self._buf) >= self._cap and not self._stop:
-                self._cond.wait(0.1)  # timed: a consumer that vanished can not strand us
-            if self._stop:
-                return False
-            self._buf.append((kind, value))
-            waiter, self._waiter = self._waiter, None
-        if waiter is not None:
-            _call_soon(self._loop, _resolve, waiter)
-        return True
-
-    async def next(self) -> Any:
-        while True:
-            with self._cond:
-                if self._finished:
-                    raise StopAsyncIteration
-                if self._buf:
-                    kind, value = self._buf.popleft()
-                    self._cond.notify()
-                    break
-                waiter = self._waiter = self._loop.create_future()
-            await waiter
-        if kind == _ITEM:
-            return value
-        self._finished = True
-        # The end (or the error) is reported once the stages are torn down, so that after
-        # an `async for` finishes nothing of the pipeline is left running.
-        if not self.ended.done():
-            await self.ended
-        self.thread.join()
-        if kind == _ERR:
-            raise value
-        raise StopAsyncIteration
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stop = True
-            self._finished = True
-            self._buf.clear()
-            self._cond.notify_all()
-
-    async def aclose(self) -> None:
-        self.stop()
-        if not self.ended.done():
-            await self.ended
-        self.thread.join()
-
-
-def _resolve(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
-
-
-def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any) -> None:
-    try:
-        loop.call_soon_threadsafe(fn, *args)
-    except RuntimeError:  # the loop is closed: nobody is waiting any more
-        pass
-
-
-class PipelineAsyncIterator(AsyncIterator[Any]):
-    """``async for`` over a pipeline. ``await it.aclose()`` (or ``async with``) shuts the
-    stages down at once; a dropped iterator stops them in the background."""
-
-    def __init__(self, pipeline: Pipeline) -> None:
-        self._pipeline = pipeline
-        self._bridge: _Bridge | None = None
-        self._closed = False
-
-    def __aiter__(self) -> PipelineAsyncIterator:
-        return self
-
-    async def __anext__(self) -> Any:
-        if self._bridge is None:
-            if self._closed:
-                raise StopAsyncIteration
-            loop = asyncio.get_running_loop()
-            self._bridge = _Bridge(self._pipeline._iterate(loop), loop)
-            weakref.finalize(self, self._bridge.stop)
-        return await self._bridge.next()
-
-    async def aclose(self) -> None:
-        self._closed = True
-        if self._bridge is not None:
-            await self._bridge.aclose()
-
-    async def __aenter__(self) -> PipelineAsyncIterator:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
 
 # -- as a job ---------------------------------------------------------------------------------

@@ -18,12 +18,10 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from godnb.core.events import EventHub, Subscription
-from godnb.core.executor import Executor, Run, format_traceback
 from godnb.core.handles import JobHandle
-from godnb.core.loop import EngineLoop, running_loop
 from godnb.core.scheduler import Scheduler
 from godnb.core.timers import TimerThread
 from godnb.errors import (
@@ -32,6 +30,9 @@ from godnb.errors import (
     LoopBlockingError,
     QueueFull,
 )
+from godnb.execution.executor import Executor, Run
+from godnb.execution.loop import EngineLoop, running_loop
+from godnb.execution.remote import format_traceback
 from godnb.models.events import EventKind, JobEvent
 from godnb.models.job import Job, JobStatus, Progress, utcnow
 from godnb.models.result import ErrorInfo
@@ -39,7 +40,7 @@ from godnb.utils.profile import ProfileCollector
 from godnb.utils.retry import RetryPolicy
 from godnb.utils.timing import Histogram
 
-__all__ = ["Runtime"]
+__all__ = ["Persistence", "Runtime"]
 
 log = logging.getLogger("godnb.engine")
 
@@ -47,6 +48,13 @@ _PENDING, _RUNNING = JobStatus.PENDING, JobStatus.RUNNING
 _COMPLETED, _FAILED, _CANCELLED = JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED
 _FINAL_KIND = {_COMPLETED: EventKind.COMPLETED, _FAILED: EventKind.FAILED,
                _CANCELLED: EventKind.CANCELLED}
+
+
+class Persistence(Protocol):
+    """Where the runtime reports state changes to be written behind (a durable engine)."""
+
+    def changed(self, handle: JobHandle) -> None:
+        """``handle``'s job changed; called under the runtime's lock, so it must be quick."""
 
 
 class Runtime:
@@ -81,7 +89,7 @@ class Runtime:
         self.timers = TimerThread()
         self.closing = False
         self._idle_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-        self.persist: Any = None  # set by the engine when it has a store
+        self.persist: Persistence | None = None  # set by the engine's store link
         # Set by a submitter that found the lock taken (a hint: no lock guards it).
         self.submitter_waiting = False
         self.on_final: list[Callable[[JobHandle], Any]] = []  # e.g. the result cache
@@ -142,9 +150,7 @@ class Runtime:
                 run.ended = True
                 if run.timer is not None:
                     run.timer.cancel()
-                job = handle.job
-                job.__dict__["attempts"] -= 1
-                job.transition(_PENDING)
+                handle.job.undo_attempt()
                 self.counts[_RUNNING] -= 1
                 self.counts[_PENDING] += 1
                 handle.run = None
@@ -158,16 +164,12 @@ class Runtime:
             if job.status is not _PENDING or handle.finished:
                 return None  # cancelled between the scheduler and here
             now = self.clock()
-            state = job.__dict__  # direct writes: see Job.transition
-            state["attempts"] += 1
-            state["status"] = _RUNNING  # pending -> running, checked just above
-            state["updated_at"] = utcnow()
+            attempt = job.start_attempt()
             self.counts[_PENDING] -= 1
             self.counts[_RUNNING] += 1
-            if job.attempts == 1:
+            if attempt == 1:
                 self.latency.observe(now - handle.submitted)
-            run = Run(job, handle.fn, handle.args, handle.kwargs, job.attempts, backend, now,
-                      self)
+            run = Run(job, handle.fn, handle.args, handle.kwargs, attempt, backend, now, self)
             handle.run = run
             self.running[handle.job_id] = handle
             if job.timeout is not None:
@@ -217,7 +219,7 @@ class Runtime:
         with self.lock:
             if run.ended:
                 return
-            handle.job.__dict__["progress"] = Progress(done=done, total=total, message=message)
+            handle.job.report(Progress(done=done, total=total, message=message))
             if self.hub.active:
                 self._emit(handle, EventKind.PROGRESS, message)
             if self.persist is not None:
@@ -290,7 +292,7 @@ class Runtime:
         if not handle.errors:
             handle.errors = []
         handle.errors.append(info)
-        job.__dict__["error"] = str(info)
+        job.record_error(str(info))
         policy = handle.policy or _policy_for(job)
         if run.attempt <= job.retries and policy.should_retry(error, run.attempt):
             delay = policy.delay(run.attempt)
@@ -370,12 +372,7 @@ class Runtime:
         """Move a job to its final status; must hold the lock."""
         job = handle.job
         before = job.status
-        if before is _PENDING or before is _RUNNING:  # active -> final: always allowed
-            state = job.__dict__
-            state["status"] = status
-            state["updated_at"] = utcnow()
-        else:
-            job.transition(status)  # raises: a job ends once
+        job.end(status)  # raises if it ended already: a job ends once
         handle.run = None
         self.running.pop(handle.job_id, None)
         self.counts[before] -= 1

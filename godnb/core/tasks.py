@@ -15,6 +15,7 @@ from typing import Any, TypeVar, overload
 
 from godnb.errors import UnknownTask
 from godnb.models.job import task_reference
+from godnb.utils.naming import unwrap_partial
 
 __all__ = ["TaskSpec", "is_async_callable", "registered_tasks", "resolve_task", "task"]
 
@@ -142,8 +143,7 @@ def _import_path(path: str) -> Callable[..., Any]:
 
 def is_async_callable(fn: Callable[..., Any]) -> bool:
     """True for coroutine functions, including partials and callables wrapping them."""
-    while hasattr(fn, "func"):  # functools.partial
-        fn = fn.func
+    fn = unwrap_partial(fn)
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
         getattr(fn, "__call__", None)  # noqa: B004 - an object with an async __call__
     )

@@ -15,8 +15,8 @@ import zlib
 from collections import Counter
 from typing import Any
 
-import godnb as god
-from godnb.core.context import current
+from godnb.core.tasks import task
+from godnb.execution.context import check_cancelled, current, progress
 
 __all__ = ["broken", "classify", "crunch", "flaky", "resize"]
 
@@ -26,18 +26,18 @@ def _seconds(key: str, low: float, high: float) -> float:
     return low + (zlib.crc32(key.encode()) % 1000) / 1000 * (high - low)
 
 
-@god.task(name="demo.resize")
+@task(name="demo.resize")
 def resize(image: int, size: int = 256, steps: int = 4) -> dict[str, Any]:
     """Pretend to resize image ``image``: a few short sleeps with progress."""
     pause = _seconds(f"resize-{image}", 0.02, 0.12) / steps
     for step in range(steps):
-        god.check_cancelled()
+        check_cancelled()
         time.sleep(pause)
-        god.progress(step + 1, total=steps, message=f"{size}px")
+        progress(step + 1, total=steps, message=f"{size}px")
     return {"image": image, "size": size}
 
 
-@god.task(name="demo.flaky", retries=2, backend="thread")
+@task(name="demo.flaky", retries=2, backend="thread")
 def flaky(i: int) -> str:
     """A transient error on the first attempt (retried), then success."""
     ctx = current()
@@ -48,23 +48,23 @@ def flaky(i: int) -> str:
     return f"item {i} ok on attempt {attempt}"
 
 
-@god.task(name="demo.crunch", backend="process")
+@task(name="demo.crunch", backend="process")
 def crunch(n: int) -> int:
     """CPU-bound: a sum of squares in 10 slices, with progress."""
     total, step = 0, max(1, n // 10)
     for start in range(0, n, step):
         total += sum(k * k for k in range(start, min(n, start + step)))
-        god.progress(min(n, start + step), total=n)
+        progress(min(n, start + step), total=n)
     return total
 
 
-@god.task(name="demo.broken")
+@task(name="demo.broken")
 def broken(i: int) -> None:
     """Always fails: bad input that no retry fixes."""
     raise ValueError(f"record {i} has no 'id' field; fix the input file and resubmit")
 
 
-@god.task(name="demo.classify")
+@task(name="demo.classify")
 def classify(n: int = 3000, seed: int = 1, workers: int = 2, batch_size: int = 64
              ) -> dict[str, Any]:
     """The inference pipeline over ``n`` generated texts; accuracy against their labels."""
@@ -78,8 +78,8 @@ def classify(n: int = 3000, seed: int = 1, workers: int = 2, batch_size: int = 6
     for k, prediction in enumerate(pipeline, 1):
         predictions.append(prediction)
         if k % batch_size == 0:
-            god.check_cancelled()
-            god.progress(k, total=n, message="texts classified")
+            check_cancelled()
+            progress(k, total=n, message="texts classified")
     accuracy = evaluate(predictions, [label for _, label in corpus])
     return {"texts": n, "accuracy": round(accuracy, 4),
             "flagged": sum(p["review"] for p in predictions),

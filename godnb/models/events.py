@@ -7,7 +7,8 @@ from enum import StrEnum
 
 from pydantic import ConfigDict, Field
 
-from godnb.models.job import JobStatus, Progress, _Model, utcnow
+from godnb.models.base import GodnbModel, utcnow
+from godnb.models.job import JobStatus, Progress
 
 __all__ = ["EventKind", "JobEvent"]
 
@@ -24,7 +25,7 @@ class EventKind(StrEnum):
     CANCELLED = "cancelled"
 
 
-class JobEvent(_Model):
+class JobEvent(GodnbModel):
     """One thing that happened to a job, at a time.
 
     ``kind`` is what happened; ``status`` is the job's status after it.

@@ -8,12 +8,13 @@ from typing import Any
 
 from pydantic import Field
 
-from godnb.models.job import JobStatus, _Model, utcnow
+from godnb.models.base import GodnbModel, utcnow
+from godnb.models.job import JobStatus
 
 __all__ = ["ErrorInfo", "Result"]
 
 
-class ErrorInfo(_Model):
+class ErrorInfo(GodnbModel):
     """One failed attempt: exception type, message and formatted traceback."""
 
     type: str
@@ -35,7 +36,7 @@ class ErrorInfo(_Model):
         return f"{self.type}: {self.message}" if self.message else self.type
 
 
-class Result(_Model):
+class Result(GodnbModel):
     """What a job produced.
 
     ``errors`` holds one entry per failed attempt, so a job that failed twice and then
@@ -60,7 +61,7 @@ class Result(_Model):
         The engine's path (a durable job's result is built once per job); anything else
         should call ``Result(...)``, which checks every field.
         """
-        new: Result = cls._assemble({
+        new: Result = cls.assemble({
             "job_id": job_id, "status": status, "output": output, "errors": errors,
             "execution_time": execution_time, "attempts": attempts, "cached": cached,
             "finished_at": finished_at}, set(_ALL_FIELDS))

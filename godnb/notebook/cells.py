@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from types import CodeType
 from typing import Any
 
-from godnb.core.context import current_job_id
+from godnb.execution.context import current_job_id
 from godnb.notebook import streams
 
 __all__ = ["CellCode", "compile_cell", "make_job"]

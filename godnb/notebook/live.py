@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from godnb.core.loop import running_loop
+from godnb.execution.loop import running_loop
 
 __all__ = ["Refresher", "view_loop"]
 

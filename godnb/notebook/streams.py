@@ -3,7 +3,7 @@
 A thread in a kernel prints into the cell running *now*; ``capture_output()`` would swap
 ``sys.stdout`` for the whole process and steal other cells' output. Instead one proxy is
 installed over ``sys.stdout``/``sys.stderr``: on each write it looks up the job running in
-the current context (:func:`godnb.core.context.current_job_id`). If that job has an output
+the current context (:func:`godnb.execution.context.current_job_id`). If that job has an output
 buffer (``capture(job_id)``, done by ``%%god submit``), the text goes there and the job's
 view shows it; everything else passes through untouched.
 
@@ -18,7 +18,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from godnb.core.context import current_job_id
+from godnb.execution.context import current_job_id
 
 __all__ = ["JobOutput", "capture", "install", "installed", "job_output", "uninstall"]
 

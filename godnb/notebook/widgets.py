@@ -32,7 +32,7 @@ from typing import Any
 import ipywidgets as W
 
 from godnb.core.handles import JobGroup, JobHandle
-from godnb.core.loop import running_loop
+from godnb.execution.loop import running_loop
 from godnb.models.job import JobStatus
 from godnb.notebook import streams
 from godnb.notebook.formatters import (

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from godnb.utils.timing import DEFAULT_RESERVOIR, _check_reservoir, percentile_of
+from godnb.utils.timing import DEFAULT_RESERVOIR, check_reservoir, percentile_of
 
 __all__ = [
     "ProfileCollector",
@@ -225,7 +225,7 @@ class ProfileCollector:
         self, reservoir: int = DEFAULT_RESERVOIR,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        _check_reservoir(reservoir)
+        check_reservoir(reservoir)
         self._reservoir = reservoir
         self._now = now
         self._tasks: dict[str, _TaskStats] = {}

@@ -2,8 +2,7 @@
 
 Everything here is cheap to feed (the engine calls :meth:`Histogram.observe` on its hot
 path) and sorts only when a snapshot is asked for. Profile tables (``eng.profile()``) and
-their formatters live in :mod:`godnb.utils.profile`; their names are importable from here
-too.
+their formatters live in :mod:`godnb.utils.profile`.
 """
 
 from __future__ import annotations
@@ -28,6 +27,8 @@ __all__ = [
     "MetricsSnapshot",
     "percentile_of",
     "Stopwatch",
+    "check_reservoir",
+    "finite_or_none",
     "metrics",
     "timed",
     "timer",
@@ -55,7 +56,12 @@ def _check_percent(p: float) -> None:
                          f"e.g. percentile(95) for p95")
 
 
-def _check_reservoir(maxlen: int) -> None:
+def finite_or_none(x: float) -> float | None:
+    """``x``, or None when it is NaN (a percentile of no samples yet)."""
+    return None if x != x else x
+
+
+def check_reservoir(maxlen: int) -> None:
     if isinstance(maxlen, bool) or not isinstance(maxlen, int) or maxlen < 1:
         raise ValueError(f"maxlen must be an int >= 1 (samples kept for percentiles), "
                          f"got {maxlen!r}")
@@ -98,7 +104,7 @@ class Histogram:
     """
 
     def __init__(self, maxlen: int = DEFAULT_RESERVOIR) -> None:
-        _check_reservoir(maxlen)
+        check_reservoir(maxlen)
         self._samples: deque[float] = deque(maxlen=maxlen)
         self._lock = threading.Lock()
         self._count = 0
@@ -244,7 +250,7 @@ class MetricsRegistry:
     """
 
     def __init__(self, reservoir: int = DEFAULT_RESERVOIR) -> None:
-        _check_reservoir(reservoir)
+        check_reservoir(reservoir)
         self._reservoir = reservoir
         self._counters: dict[str, Counter] = {}
         self._histograms: dict[str, Histogram] = {}
@@ -432,17 +438,3 @@ def _timed_async(
             hist.observe(clock() - start)
 
     return wrapper
-
-
-_PROFILE_NAMES = frozenset({"ProfileCollector", "ProfileTable", "TaskProfile",
-                            "format_duration", "format_profile_html", "format_profile_text"})
-
-
-def __getattr__(name: str) -> Any:
-    # The profile tables moved to godnb.utils.profile, which imports this module: import
-    # it on first use, not at load time.
-    if name in _PROFILE_NAMES:
-        from godnb.utils import profile
-
-        return getattr(profile, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any
 
-from godnb.core.context import progress
+from godnb.execution.context import progress
 
 
 def add(a: int, b: int) -> int:

@@ -9,7 +9,7 @@ import pytest
 
 import godnb as god
 from godnb import Engine, JobStatus
-from godnb.core.context import current_job_id
+from godnb.execution.context import current_job_id
 
 pytestmark = pytest.mark.timeout(60)
 

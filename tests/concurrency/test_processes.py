@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
-from godnb.concurrency.process_pool import ProcessPool, RemoteTraceback, StandaloneHost
+from godnb.concurrency.process_pool import ProcessPool, StandaloneHost
 from godnb.concurrency.processes import ProcessExecutor
 from godnb.core.executor import Run, create_executor
 from godnb.errors import JobCancelled, WorkerDied
+from godnb.execution.remote import RemoteTraceback
 from tests.concurrency import proc_tasks
 
 pytestmark = pytest.mark.timeout(60)

@@ -480,7 +480,7 @@ def test_set_default_engine() -> None:
 
 
 def test_custom_executor_by_name() -> None:
-    from godnb.core.executor import InlineExecutor
+    from godnb.concurrency.inline import InlineExecutor
 
     with Engine(executors={"mine": InlineExecutor()}) as eng:
         assert eng.submit(funcs.double, 2, backend="mine").result() == 4

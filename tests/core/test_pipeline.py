@@ -17,12 +17,12 @@ from hypothesis import strategies as st
 
 import godnb
 import godnb.core.pipeline
-import godnb.core.pipeline_profile
-import godnb.core.pipeline_stages
+import godnb.dataflow.profile
+import godnb.dataflow.stages
 import godnb.errors
 import godnb.examples.inference
 from godnb.core.pipeline import Pipeline, PipelineError
-from godnb.core.pipeline_stages import Stage
+from godnb.dataflow.stages import Stage
 from tests.core import pipeline_funcs as pf
 
 ints = st.lists(st.integers(-50, 50), max_size=60)
@@ -361,8 +361,8 @@ def test_errors_are_per_run() -> None:
 
 
 @pytest.mark.parametrize("module", [
-    godnb.core.pipeline, godnb.core.pipeline_stages, godnb.errors,
-    godnb.core.pipeline_profile, godnb.examples.inference], ids=lambda m: m.__name__)
+    godnb.core.pipeline, godnb.dataflow.stages, godnb.errors,
+    godnb.dataflow.profile, godnb.examples.inference], ids=lambda m: m.__name__)
 def test_docstring_examples(module: ModuleType) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0

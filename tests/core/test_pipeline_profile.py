@@ -10,7 +10,7 @@ import pytest
 
 from godnb import Engine, JobStatus
 from godnb.core.pipeline import Pipeline
-from godnb.core.pipeline_profile import (
+from godnb.dataflow.profile import (
     PipelineProfile,
     StageProfile,
     format_pipeline_html,

@@ -62,7 +62,7 @@ class _Opaque:
 
 
 def _flaky_then_opaque(n: int) -> _Opaque:
-    from godnb.core.context import current
+    from godnb.execution.context import current
 
     run = current()
     if run is not None and run.attempt == 1:

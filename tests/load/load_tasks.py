@@ -7,7 +7,7 @@ import os
 import time
 
 import godnb as god
-from godnb.core.context import current
+from godnb.execution.context import current
 
 
 def _attempt() -> int:

@@ -36,7 +36,7 @@ from godnb.notebook.snapshots import (
     snapshot_pipeline,
     snapshot_queue,
 )
-from godnb.utils.timing import ProfileTable, TaskProfile
+from godnb.utils.profile import ProfileTable, TaskProfile
 
 EVIL = "<script>alert('x')</script> & co"
 

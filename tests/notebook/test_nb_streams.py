@@ -36,7 +36,7 @@ def routed() -> Iterator[io.StringIO]:
 
 def test_captured_jobs_print_to_their_buffer_others_pass_through() -> None:
     def chatty(tag: str) -> str:
-        job_id = god.core.context.current_job_id()
+        job_id = god.execution.context.current_job_id()
         if tag == "captured":
             assert job_id is not None
             streams.capture(job_id)

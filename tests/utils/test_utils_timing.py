@@ -375,13 +375,3 @@ def test_collector_records_from_many_threads() -> None:
     assert sum(row.count for row in rows) == 16_000
     assert sum(row.failed for row in rows) == 1_600
     assert all(row.p95 == pytest.approx(0.001) for row in rows)
-
-
-def test_profile_tables_are_still_importable_from_timing() -> None:
-    import godnb.utils.profile as profile
-    import godnb.utils.timing as timing
-
-    for name in profile.__all__:
-        assert getattr(timing, name) is getattr(profile, name)
-    with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        timing.nope  # noqa: B018

@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from godnb.utils.profile import format_duration
-from godnb.utils.timing import percentile_of
+from godnb.utils.timing import finite_or_none, percentile_of
 
 __all__ = [
     "PipelineProfile",
@@ -67,7 +67,7 @@ class StageStats:
     """Live counters of one stage in one run (written by the stage, read by snapshots).
 
     ``busy`` is the time spent in the stage's own function. Sequential stages time a
-    sample of the items when the function is fast (see ``pipeline_stages``): then
+    sample of the items when the function is fast (see :mod:`godnb.dataflow.stages`): then
     ``busy`` is a weighted sum standing for ``timed`` items, scaled to ``n_in`` on read.
     """
 
@@ -113,7 +113,7 @@ class StageStats:
             # Sampled stages scale the weighted sum to the items seen; worker-measured
             # stages (``observe``) hold the exact time of every finished item.
             busy = self.busy * self.n_in / self.timed if self.sampled else self.busy
-            p50, p95 = (_finite(x) for x in self.latency.percentiles(50, 95))
+            p50, p95 = (finite_or_none(x) for x in self.latency.percentiles(50, 95))
         return StageProfile(
             name=self.name, kind=self.kind, backend=self.backend, workers=self.workers,
             items_in=self.n_in, items_out=self.n_out, errors=self.errors, busy=busy,

@@ -18,7 +18,9 @@ from typing import Protocol
 
 from godnb.errors import JobCancelled
 
-__all__ = ["RunContext", "cancelled", "check_cancelled", "current", "current_job_id", "progress"]
+__all__ = ["RunContext", "cancelled", "check_cancelled", "current", "current_job_id",
+           "current_run",
+           "progress"]
 
 
 class RunContext(Protocol):
@@ -31,17 +33,20 @@ class RunContext(Protocol):
     def report(self, done: float, total: float | None, message: str | None) -> None: ...
 
 
-_current: ContextVar[RunContext | None] = ContextVar("godnb_current_run", default=None)
+#: The attempt running in this context. Backends set it around each attempt
+#: (``token = current_run.set(run)`` ... ``current_run.reset(token)``); code inside a job
+#: reads it through :func:`current`, :func:`progress` and :func:`cancelled`.
+current_run: ContextVar[RunContext | None] = ContextVar("godnb_current_run", default=None)
 
 
 def current() -> RunContext | None:
     """The attempt running in this context, or None outside a job."""
-    return _current.get()
+    return current_run.get()
 
 
 def current_job_id() -> str | None:
     """The id of the job running in this context, or None outside a job."""
-    ctx = _current.get()
+    ctx = current_run.get()
     return ctx.job_id if ctx is not None else None
 
 
@@ -51,7 +56,7 @@ def progress(done: float, total: float | None = None, message: str | None = None
     Example:
         >>> progress(3, total=10, message="parsing")  # no-op outside a job
     """
-    ctx = _current.get()
+    ctx = current_run.get()
     if ctx is not None:
         ctx.report(float(done), None if total is None else float(total), message)
 
@@ -61,13 +66,13 @@ def cancelled() -> bool:
 
     Thread jobs can only stop cooperatively: poll this in long loops.
     """
-    ctx = _current.get()
+    ctx = current_run.get()
     return bool(ctx is not None and ctx.cancel_requested)
 
 
 def check_cancelled() -> None:
     """Raise :class:`JobCancelled` if the current job was asked to stop."""
-    ctx = _current.get()
+    ctx = current_run.get()
     if ctx is not None and ctx.cancel_requested:
         raise JobCancelled(f"job {ctx.job_id} was cancelled", job_id=ctx.job_id,
                            attempt=ctx.attempt)

@@ -23,18 +23,18 @@ import pickle
 import queue
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from godnb.core.pipeline_runtime import close_quietly
+from godnb.dataflow.runtime import close_quietly
+from godnb.execution.remote import portable, with_remote_traceback
 from godnb.registry import Plugin, get_plugin, plugin_names
 
 if TYPE_CHECKING:
-    from godnb.core.pipeline_stages import StageContext
+    from godnb.dataflow.stages import StageContext
 
 __all__ = ["AsyncBackend", "PipelineBackend", "ProcessBackend", "ThreadBackend",
-           "backend_names", "check_backend", "parallel_map"]
+           "backend_names", "check_backend", "parallel_map", "run_chunk_remote"]
 
 _STRIDE = 16  # time one item in 16 inside a chunk (the chunk's total time is exact)
 _CHUNK_TARGET = 0.005  # adaptive process chunks aim at ~5 ms of work: IPC costs ~0.1 ms
@@ -92,23 +92,13 @@ def _run_chunk(fn: Callable[[Any], Any], items: list[Any], stride: int = _STRIDE
     return values, errors, pc() - start, samples
 
 
-def _run_chunk_remote(fn: Callable[[Any], Any], items: list[Any], stride: int = _STRIDE
+def run_chunk_remote(fn: Callable[[Any], Any], items: list[Any], stride: int = _STRIDE
                       ) -> tuple[list[Any], dict[int, Any] | None, float, list[float]]:
     """:func:`_run_chunk` in a worker process: errors travel with their traceback text."""
     values, errors, busy, samples = _run_chunk(fn, items, stride)
     if errors:
-        return values, {k: _portable(e) for k, e in errors.items()}, busy, samples
+        return values, {k: portable(e) for k, e in errors.items()}, busy, samples
     return values, None, busy, samples
-
-
-def _portable(exc: BaseException) -> tuple[BaseException, str]:
-    tb = "".join(traceback.format_exception(exc))
-    try:
-        pickle.loads(pickle.dumps(exc))
-    except Exception as e:
-        exc = RuntimeError(f"{type(exc).__name__}: {exc} (the exception could not be sent "
-                           f"back from the worker process: {type(e).__name__}: {e})")
-    return exc, tb
 
 
 class PipelineBackend(Plugin, kind="pipeline_backend"):
@@ -227,7 +217,7 @@ class ThreadBackend(PipelineBackend, name="thread"):
 
 class ProcessBackend(PipelineBackend, name="process"):
     """A :class:`~godnb.concurrency.process_pool.ProcessPool`; chunks go to
-    :func:`_run_chunk_remote`, so IPC costs per chunk, not per item. A unit past its
+    :func:`run_chunk_remote`, so IPC costs per chunk, not per item. A unit past its
     timeout is killed with its worker process (the pool replaces the worker)."""
 
     adaptive_chunks = True
@@ -235,9 +225,8 @@ class ProcessBackend(PipelineBackend, name="process"):
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        from godnb.concurrency.process_pool import ProcessPool, RemoteTraceback
+        from godnb.concurrency.process_pool import ProcessPool
 
-        self._remote_tb = RemoteTraceback
         self._pool = ProcessPool(workers=self.workers)
 
     @classmethod
@@ -252,7 +241,7 @@ class ProcessBackend(PipelineBackend, name="process"):
                 "backend='thread'") from e
 
     def submit(self, unit: _Unit) -> None:
-        fut = self._pool.submit(_run_chunk_remote, self.fn, unit.items, self.stride)
+        fut = self._pool.submit(run_chunk_remote, self.fn, unit.items, self.stride)
         unit.handle = fut
         fut.add_done_callback(functools.partial(self._finish, unit))
 
@@ -263,13 +252,8 @@ class ProcessBackend(PipelineBackend, name="process"):
             unit.failure = e
         else:
             if errors:
-                unit.errors = {k: self._restore(*pair) for k, pair in errors.items()}
+                unit.errors = {k: with_remote_traceback(*pair) for k, pair in errors.items()}
         self.done.put(unit)
-
-    def _restore(self, exc: BaseException, tb: str) -> BaseException:
-        if exc.__cause__ is None:
-            exc.__cause__ = self._remote_tb(tb)
-        return exc
 
     def started_at(self, unit: _Unit) -> float | None:
         # The pool marks a future running when a worker takes it; the driver polls this

@@ -29,17 +29,17 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
-from godnb.core import pipeline_parallel
-from godnb.core.pipeline_profile import StageStats
-from godnb.core.pipeline_runtime import (
+from godnb.dataflow import parallel
+from godnb.dataflow.profile import StageStats
+from godnb.dataflow.runtime import (
     ON_ERROR,
     PipelineRun,
     Prefetch,
     close_quietly,
-    fn_name,
     stage_error,
 )
 from godnb.registry import Plugin
+from godnb.utils.naming import callable_name, unwrap_partial
 
 __all__ = ["BatchStage", "BufferStage", "FilterStage", "FlatMapStage", "MapStage", "SkipStage",
            "Stage", "StageContext", "TakeStage", "TapStage", "WindowStage"]
@@ -111,7 +111,7 @@ class Stage(Plugin, kind="stage"):
 
     def label(self, position: int) -> str:
         base = f"{self.plugin_name}[{position}]"
-        return base if self.fn is None else f"{base}:{fn_name(self.fn)}"
+        return base if self.fn is None else f"{base}:{callable_name(self.fn)}"
 
     def make_stats(self, label: str) -> StageStats:
         return StageStats(label, self.stat_kind or self.plugin_name, timed=self.timed)
@@ -121,7 +121,7 @@ class Stage(Plugin, kind="stage"):
         raise NotImplementedError(f"{type(self).__name__} must implement build()")
 
     def _params(self) -> list[str]:
-        return [] if self.fn is None else [fn_name(self.fn)]
+        return [] if self.fn is None else [callable_name(self.fn)]
 
     def __repr__(self) -> str:
         return f"{self.plugin_name}({', '.join(self._params())})"
@@ -138,7 +138,7 @@ class MapStage(Stage, name="map"):
                  timeout: float | None = None, on_error: str | None = None) -> None:
         self.fn = _check_fn(fn, "map")
         self.workers = _check_count(workers, "workers")
-        if backend is None and inspect.iscoroutinefunction(_unwrap(fn)):
+        if backend is None and inspect.iscoroutinefunction(unwrap_partial(fn)):
             backend = "async"  # a coroutine function needs a loop, even with one worker
         if backend is None and (workers > 1 or timeout is not None):
             backend = "thread"
@@ -151,7 +151,7 @@ class MapStage(Stage, name="map"):
         self.timeout = timeout
         self.on_error = _check_on_error(on_error)
         if backend is not None:
-            pipeline_parallel.check_backend(backend, fn)
+            parallel.check_backend(backend, fn)
 
     @property
     def parallel(self) -> bool:
@@ -164,7 +164,7 @@ class MapStage(Stage, name="map"):
         fn = self.fn
         assert fn is not None
         if self.backend is not None:
-            return pipeline_parallel.parallel_map(
+            return parallel.parallel_map(
                 upstream, ctx, fn=fn, backend=self.backend, workers=self.workers,
                 ordered=self.ordered, buffer=self.buffer, chunksize=self.chunksize,
                 timeout=self.timeout)
@@ -179,12 +179,6 @@ class MapStage(Stage, name="map"):
             if not self.ordered:
                 out.append("ordered=False")
         return out
-
-
-def _unwrap(fn: Any) -> Any:
-    while hasattr(fn, "func"):  # functools.partial
-        fn = fn.func
-    return fn
 
 
 # _map, _filter (and the other timed stages) each write out the same sampling loop on

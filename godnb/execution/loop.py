@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Coroutine
+from typing import Any
 
-__all__ = ["EngineLoop", "running_loop"]
+__all__ = ["EngineLoop", "LoopThread", "running_loop"]
 
 
 def running_loop() -> asyncio.AbstractEventLoop | None:
@@ -22,13 +24,61 @@ def running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
+class LoopThread:
+    """An asyncio loop running forever on a daemon thread of its own.
+
+    For async work where no loop runs: an engine outside a kernel, a pipeline's async
+    stages in a plain ``for`` loop. :meth:`close` stops the loop, cancels what is left on
+    it (waiting at most a second for tasks that swallow their cancel) and closes it.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self.thread = threading.Thread(target=self._main, args=(ready,), name=name,
+                                       daemon=True)
+        self.thread.start()
+        ready.wait()
+
+    def _main(self, ready: threading.Event) -> None:
+        loop = self.loop
+        asyncio.set_event_loop(loop)
+        loop.call_soon(ready.set)
+        try:
+            loop.run_forever()
+            tasks = asyncio.all_tasks(loop)
+            for t in tasks:
+                t.cancel()
+            if tasks:  # bounded: a task that swallows its cancel must not keep us here
+                loop.run_until_complete(asyncio.wait(tasks, timeout=1.0))
+            loop.run_until_complete(_bounded(loop.shutdown_asyncgens(), 1.0))
+        finally:
+            loop.close()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the loop and (unless called from it) wait up to ``timeout`` for its thread."""
+        try:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        except RuntimeError:  # already closed
+            pass
+        if threading.current_thread() is not self.thread:
+            self.thread.join(timeout)
+
+
+async def _bounded(coro: Coroutine[Any, Any, Any], timeout: float) -> None:
+    try:
+        await asyncio.wait_for(coro, timeout)
+    except (TimeoutError, asyncio.CancelledError):
+        pass
+
+
 class EngineLoop:
     """Holds the loop the engine uses, attached or owned."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._loop = loop if loop is not None else running_loop()
         self.owned = self._loop is None
-        self._thread: threading.Thread | None = None
+        self._thread: LoopThread | None = None
         self._lock = threading.Lock()
 
     @property
@@ -46,19 +96,8 @@ class EngineLoop:
         return self._loop is not None
 
     def _start(self) -> None:
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def serve() -> None:
-            asyncio.set_event_loop(loop)
-            loop.call_soon(ready.set)
-            loop.run_forever()
-            loop.close()
-
-        self._thread = threading.Thread(target=serve, name="godnb-loop", daemon=True)
-        self._thread.start()
-        ready.wait()
-        self._loop = loop
+        self._thread = LoopThread("godnb-loop")
+        self._loop = self._thread.loop
 
     def on_loop_thread(self) -> bool:
         """True when called from the thread that runs the engine's loop."""
@@ -77,11 +116,7 @@ class EngineLoop:
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop an owned loop's thread; an attached loop is left alone."""
-        if not self.owned or self._thread is None or self._loop is None:
+        if not self.owned or self._thread is None:
             return
-        loop = self._loop
-        if not loop.is_closed():
-            loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+        self._thread.close(timeout)
         self._thread = None

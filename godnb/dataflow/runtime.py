@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
-import functools
 import queue
 import threading
 import time
 from collections.abc import Coroutine, Iterator
 from typing import Any
 
-from godnb.core.pipeline_profile import PipelineProfile, StageStats
+from godnb.dataflow.profile import PipelineProfile, StageStats
 from godnb.errors import PipelineError
+from godnb.execution.loop import LoopThread
 
-__all__ = ["LoopThread", "PipelineError", "PipelineRun", "Prefetch", "close_quietly",
-           "fn_name", "stage_error"]
+__all__ = ["PipelineError", "PipelineRun", "Prefetch", "close_quietly", "stage_error"]
 
 ON_ERROR = ("raise", "skip", "collect")
 _HINT = "pass on_error='skip' or 'collect' to keep going past failing items"
@@ -38,60 +37,11 @@ def stage_error(stage: str, index: int, item: Any, exc: BaseException) -> Pipeli
     return err
 
 
-def fn_name(fn: Any) -> str:
-    """A short name for a stage function: ``f``, ``<lambda>``, a partial's ``func``."""
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    return getattr(fn, "__name__", None) or type(fn).__name__
-
-
 def close_quietly(it: Any) -> None:
     """Close an iterator the pipeline made (a stage generator); other iterators are left."""
     close = getattr(it, "close", None)
     if close is not None:
         close()
-
-
-class LoopThread:
-    """A private asyncio loop on a daemon thread, for async work in a sync iteration."""
-
-    def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self.thread = threading.Thread(target=self._main, args=(ready,), name=name,
-                                       daemon=True)
-        self.thread.start()
-        ready.wait()
-
-    def _main(self, ready: threading.Event) -> None:
-        loop = self.loop
-        asyncio.set_event_loop(loop)
-        loop.call_soon(ready.set)
-        try:
-            loop.run_forever()
-            tasks = asyncio.all_tasks(loop)
-            for t in tasks:
-                t.cancel()
-            if tasks:  # bounded: a task that swallows its cancel must not keep us here
-                loop.run_until_complete(asyncio.wait(tasks, timeout=1.0))
-            loop.run_until_complete(_bounded(loop.shutdown_asyncgens(), 1.0))
-        finally:
-            loop.close()
-
-    def close(self, timeout: float = 5.0) -> None:
-        try:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-        except RuntimeError:  # already closed
-            pass
-        if threading.current_thread() is not self.thread:
-            self.thread.join(timeout)
-
-
-async def _bounded(coro: Coroutine[Any, Any, Any], timeout: float) -> None:
-    try:
-        await asyncio.wait_for(coro, timeout)
-    except (TimeoutError, asyncio.CancelledError):
-        pass
 
 
 class PipelineRun:

@@ -1,0 +1,83 @@
+"""Exceptions that cross a process boundary, keeping the traceback of where they happened.
+
+A worker process (godnb's own pool, a pipeline's process stage, a Dask worker) sends a
+job's exception back pickled, with its traceback as text: the frames themselves do not
+pickle. The parent re-raises the exception with that text attached as a
+:class:`RemoteTraceback` ``__cause__``, as ``concurrent.futures`` does, so the user's own
+lines print under the error.
+
+Example:
+    >>> exc, tb = portable(ValueError("bad row"))
+    >>> err = with_remote_traceback(exc, "Traceback (most recent call last): ...")
+    >>> type(err.__cause__).__name__
+    'RemoteTraceback'
+"""
+
+from __future__ import annotations
+
+import pickle
+import traceback
+from types import TracebackType
+
+__all__ = ["RemoteTraceback", "describe", "format_traceback", "portable",
+           "with_remote_traceback"]
+
+
+class RemoteTraceback(Exception):
+    """The worker-side traceback, set as ``__cause__`` of an error raised in a process."""
+
+    def __init__(self, tb: str) -> None:
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return self.tb
+
+
+def format_traceback(exc: BaseException, tb: TracebackType | None = None) -> str:
+    """``exc`` with its traceback (``tb``, else its own) as one string.
+
+    What ``ErrorInfo.traceback`` keeps. Never raises: an exception whose ``__str__`` is
+    broken prints as its type name.
+    """
+    try:
+        if tb is None:
+            return "".join(traceback.format_exception(exc))
+        return "".join(traceback.format_exception(type(exc), exc, tb))
+    except Exception:  # a broken __str__ somewhere in the chain
+        return f"{describe(exc)}\n"
+
+
+def describe(exc: BaseException) -> str:
+    """``"Type: message"``, or only the type when the exception's ``__str__`` is broken."""
+    try:
+        return f"{type(exc).__name__}: {exc}"
+    except Exception:  # a broken __str__ must not hide the original problem
+        return type(exc).__name__
+
+
+def portable(exc: BaseException, job: str | None = None) -> tuple[BaseException, str]:
+    """``exc`` ready to pickle back to the parent, and its traceback text.
+
+    An exception that does not survive a pickle round trip (a custom ``__init__`` with
+    required arguments, an unpicklable attribute, a broken ``__str__``) is replaced by a
+    :class:`RuntimeError` that names it, says why, and carries the original traceback.
+    """
+    tb = format_traceback(exc)
+    try:
+        pickle.loads(pickle.dumps(exc, pickle.HIGHEST_PROTOCOL))
+    except BaseException as e:
+        name = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        who = f"job {job} raised" if job else "raised"
+        exc = RuntimeError(
+            f"{who} {name}: {describe(exc)} (the exception could not be sent back from the "
+            f"worker process: {describe(e)}; give custom exceptions an __init__ that "
+            f"accepts the message alone)\n\nOriginal traceback:\n{tb}")
+    return exc, tb
+
+
+def with_remote_traceback(exc: BaseException, tb: str | None) -> BaseException:
+    """Attach the worker's traceback text as ``exc.__cause__`` (unless it has a cause)."""
+    if tb and exc.__cause__ is None:
+        exc.__cause__ = RemoteTraceback(tb)
+    return exc

@@ -1,0 +1,31 @@
+"""Readable names for what jobs and stages run: one rule for every display.
+
+Example:
+    >>> import functools
+    >>> callable_name(functools.partial(max, 0))
+    'max'
+    >>> callable_name("mypkg.jobs:resize")
+    'mypkg.jobs:resize'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["callable_name", "unwrap_partial"]
+
+
+def unwrap_partial(fn: Any) -> Any:
+    """The function under any ``functools.partial`` layers (anything with ``.func``)."""
+    while hasattr(fn, "func"):
+        fn = fn.func
+    return fn
+
+
+def callable_name(fn: Any) -> str:
+    """A short name: a string as it is, else the function's ``__name__`` (through
+    partials), else its type's name (a callable object)."""
+    if isinstance(fn, str):
+        return fn
+    fn = unwrap_partial(fn)
+    return getattr(fn, "__name__", None) or type(fn).__name__
