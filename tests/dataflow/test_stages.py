@@ -23,7 +23,7 @@ import godnb.errors
 import godnb.examples.inference
 from godnb.core.pipeline import Pipeline, PipelineError
 from godnb.dataflow.stages import Stage
-from tests.core import pipeline_funcs as pf
+from tests.dataflow import pipeline_funcs as pf
 
 ints = st.lists(st.integers(-50, 50), max_size=60)
 SETTINGS = settings(max_examples=60, deadline=None)

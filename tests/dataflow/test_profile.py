@@ -16,7 +16,7 @@ from godnb.dataflow.profile import (
     format_pipeline_html,
     format_pipeline_text,
 )
-from tests.core import pipeline_funcs as pf
+from tests.dataflow import pipeline_funcs as pf
 
 
 def test_profile_counts_and_times_every_stage() -> None:

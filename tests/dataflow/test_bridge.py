@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from godnb.core.pipeline import Pipeline, PipelineError
-from tests.core import pipeline_funcs as pf
+from tests.dataflow import pipeline_funcs as pf
 
 
 def pipe_threads() -> list[str]:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from godnb.core.pipeline import Pipeline, PipelineError
 from godnb.errors import WorkerDied
-from tests.core import pipeline_funcs as pf
+from tests.dataflow import pipeline_funcs as pf
 
 BACKENDS = ["thread", "process", "async"]
 DOUBLE = {"thread": pf.double, "process": pf.double, "async": pf.adouble}
