@@ -1,14 +1,12 @@
-"""Pipeline profiles (model, live view, formatters) and pipelines run as engine jobs."""
+"""Pipeline profiles: the model, the live view while iterating, the text and HTML tables."""
 
 from __future__ import annotations
 
 import functools
 import itertools
-import time
 
 import pytest
 
-from godnb import Engine, JobStatus
 from godnb.core.pipeline import Pipeline
 from godnb.dataflow.profile import (
     PipelineProfile,
@@ -115,39 +113,3 @@ def test_profile_models_are_frozen_and_round_trip() -> None:
         prof.stages[0].items_out = 5  # type: ignore[misc]
     with pytest.raises(KeyError, match="no stage 'map\\[9\\]'"):
         prof.stage("map[9]")
-
-
-# -- as an engine job ------------------------------------------------------------------------------
-
-@pytest.mark.timeout(60)
-def test_submit_runs_the_pipeline_as_one_job_with_progress() -> None:
-    p = Pipeline(range(50), name="squares").map(lambda x: x * x, workers=2).filter(pf.is_odd)
-    with Engine(threads=2) as eng:
-        h = p.submit(eng, priority=3)
-        assert h.result(timeout=30) == [x * x for x in range(50) if x % 2]
-        assert h.job.name == "squares"
-        assert h.progress.done == 50 and h.progress.total == 50
-        assert "25 out" in (h.progress.message or "")
-
-
-@pytest.mark.timeout(60)
-def test_cancelling_a_pipeline_job_stops_an_infinite_pipeline() -> None:
-    p = Pipeline(itertools.count()).map(functools.partial(pf.sleepy, 0.001), workers=2)
-    with Engine(threads=2) as eng:
-        h = p.submit(eng)
-        deadline = time.monotonic() + 10
-        while (p.profile().items_out < 20 or h.status is not JobStatus.RUNNING) and \
-                time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert h.cancel()
-        h.wait(timeout=10)
-        assert h.status is JobStatus.CANCELLED
-        deadline = time.monotonic() + 5
-        while p.profile().running and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert not p.profile().running  # the job saw the flag and closed the pipeline
-
-
-def test_submit_rejects_another_backend() -> None:
-    with pytest.raises(ValueError, match="runs on the 'thread' backend"):
-        Pipeline([1]).submit(None, backend="process")

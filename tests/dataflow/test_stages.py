@@ -1,4 +1,4 @@
-"""Pipeline operators against plain-Python references, templates, sources and errors."""
+"""Pipeline operators against plain-Python references; sources, laziness, stage plugins, errors."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import godnb
-import godnb.core.pipeline
 import godnb.dataflow.profile
 import godnb.dataflow.stages
 import godnb.errors
@@ -176,29 +175,7 @@ def test_random_chains_match_plain_python(xs: list[int], ops: list[Any], profile
     assert p.profile().items_out == len(ref)
 
 
-# -- templates: immutable, reusable, composable -------------------------------------------------
-
-def test_operators_return_new_pipelines_and_leave_the_original_alone() -> None:
-    base = Pipeline([1, 2, 3])
-    doubled = base.map(pf.double)
-    assert base.stages == ()
-    assert base.collect() == [1, 2, 3]
-    assert doubled.collect() == [2, 4, 6]
-    assert doubled.collect() == [2, 4, 6]  # a list source: every iteration starts over
-
-
-def test_then_and_pipe_operator_compose_fragments() -> None:
-    double = Pipeline().map(pf.double)
-    odd = Pipeline().filter(pf.is_odd)
-    assert Pipeline(range(5)).then(double).collect() == [0, 2, 4, 6, 8]
-    assert (Pipeline(range(5)) | odd | double).collect() == [2, 6]
-    assert (Pipeline(range(3)) | pf.inc).collect() == [1, 2, 3]
-    assert double.over([5]).collect() == [10]
-    with pytest.raises(ValueError, match="without a source"):
-        Pipeline([1]).then(Pipeline([2]))
-    with pytest.raises(TypeError, match="has no source"):
-        iter(double)
-
+# -- sources, laziness, named stages ----------------------------------------------------------
 
 def test_partial_stages_work_and_are_named_after_their_function() -> None:
     p = Pipeline(range(4)).map(functools.partial(pf.fail_on, 99))
@@ -257,12 +234,6 @@ def test_pipe_by_registered_name_and_custom_stage_plugins() -> None:
             "buffer"} <= names
     with pytest.raises(ValueError, match=r"valid names: .*'map'"):
         Pipeline([1]).pipe("no-such-stage")
-
-
-def test_repr_lists_the_stages() -> None:
-    p = Pipeline(range(3)).map(pf.double, workers=2).batch(2, timeout=1).take(1)
-    assert repr(p) == ("Pipeline(range[3]) | map(double, workers=2, backend='thread') | "
-                       "batch(2, timeout=1) | take(1)")
 
 
 def test_batch_timeout_sends_a_partial_batch_when_the_source_stalls() -> None:
@@ -361,8 +332,8 @@ def test_errors_are_per_run() -> None:
 
 
 @pytest.mark.parametrize("module", [
-    godnb.core.pipeline, godnb.dataflow.stages, godnb.errors,
-    godnb.dataflow.profile, godnb.examples.inference], ids=lambda m: m.__name__)
+    godnb.dataflow.stages, godnb.dataflow.profile, godnb.errors, godnb.examples.inference],
+    ids=lambda m: m.__name__)
 def test_docstring_examples(module: ModuleType) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0
