@@ -20,14 +20,9 @@ from godnb import Engine, EventKind, JobStatus
 from godnb.contrib.dask import DaskExecutor, dask_map_chunks, submit_chunk
 from godnb.registry import get_plugin
 from tests.contrib import dask_tasks as T
-from tests.waiting import wait_until as _wait_until
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def wait_until(pred: Callable[[], Any], timeout: float = 15.0, what: str = "condition"
-               ) -> Any:
-    return _wait_until(pred, timeout, what)  # with this file's bound
 
 
 def dask_holds(client: Any, key: str) -> bool:
