@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from godnb.core.handles import JobHandle
+from godnb.core.handles import JobGroup, JobHandle
 from godnb.core.runtime import Runtime
 from godnb.core.timers import Timer
 from godnb.execution.executor import Executor, Run
@@ -125,15 +125,31 @@ def close(rt: Runtime) -> None:
     rt.loop_holder.close()
 
 
-def submit(rt: Runtime, fn: Callable[..., Any], *args: Any, backend: str = "manual",
-           priority: int = 0, retries: int = 0, backoff: float = 0.0,
-           timeout: float | None = None, group: str = "default") -> JobHandle:
-    """Queue ``fn(*args)`` as the engine does, minus the engine."""
+def make_handle(rt: Runtime, fn: Callable[..., Any], *args: Any, backend: str = "manual",
+                priority: int = 0, retries: int = 0, backoff: float = 0.0,
+                timeout: float | None = None, group: str = "default") -> JobHandle:
+    """A handle for ``fn(*args)``, not queued yet."""
     job = Job(payload={"task": fn, "args": list(args)}, backend=backend, priority=priority,
               retries=retries, backoff=backoff, timeout=timeout, group=group)
-    handle = JobHandle(rt, job, fn, args, {}, rt.clock())
+    return JobHandle(rt, job, fn, args, {}, rt.clock())
+
+
+def submit(rt: Runtime, fn: Callable[..., Any], *args: Any, backend: str = "manual",
+           **options: Any) -> JobHandle:
+    """Queue ``fn(*args)`` as ``Engine.submit`` does, minus the engine."""
+    handle = make_handle(rt, fn, *args, backend=backend, **options)
     rt.enqueue([handle], backend)
     return handle
+
+
+def submit_map(rt: Runtime, fn: Callable[..., Any], items: list[Any],
+               backend: str = "manual") -> JobGroup:
+    """Queue one job per item as ``Engine.map`` does: a group adopts them before queueing."""
+    group = JobGroup(getattr(fn, "__name__", "map"))
+    handles = [make_handle(rt, fn, item, backend=backend) for item in items]
+    group._attach(handles)
+    rt.enqueue(handles, backend)
+    return group
 
 
 def timers(rt: Runtime) -> FakeTimers:
