@@ -24,6 +24,7 @@ from godnb.execution.executor import Run
 from godnb.models.events import EventKind, JobEvent
 from godnb.models.job import JobStatus
 from tests.core.fakes import close, make_runtime, manual, recorder, submit, timers
+from tests.execution.raising import BrokenStr
 
 PENDING, RUNNING = JobStatus.PENDING, JobStatus.RUNNING
 COMPLETED, FAILED, CANCELLED = JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED
@@ -176,6 +177,15 @@ def test_finish_error_without_a_traceback_formats_one(rt: Runtime) -> None:
     except KeyError as e:
         rt.finish(take(rt), error=e)
     assert "raise KeyError" in h.errors[0].traceback
+
+
+def test_an_error_whose_str_raises_still_fails_the_job(rt: Runtime) -> None:
+    h = submit(rt, work)
+    rt.finish(take(rt), error=BrokenStr("hidden"))  # a worker thread must survive this
+    assert h.status is FAILED and h.errors[0].message == "<exception str() failed>"
+    with pytest.raises(JobFailed, match=r"BrokenStr: <exception str\(\) failed>"):
+        h.result(0)
+    assert_consistent(rt, [h])
 
 
 def test_a_retry_waits_its_backoff_on_the_timer_then_runs_again(rt: Runtime) -> None:
