@@ -9,10 +9,12 @@ import pytest
 
 from godnb.core.pipeline import Pipeline
 from godnb.dataflow.profile import (
+    STAGE_COLUMNS,
     PipelineProfile,
     StageProfile,
     format_pipeline_html,
     format_pipeline_text,
+    format_stage_table,
 )
 from tests.dataflow import pipeline_funcs as pf
 
@@ -84,12 +86,26 @@ def test_text_table_is_aligned_and_names_every_stage() -> None:
     text = format_pipeline_text(p.profile())
     lines = text.splitlines()
     assert lines[0].startswith("pipeline finished: 1 stages, 3 items out, 0 errors in ")
-    assert lines[1].split() == ["stage", "in", "out", "errors", "busy", "p50", "p95",
-                                "items/s", "max", "depth"]
-    assert set(lines[2]) <= {"-", " "}
-    assert lines[4].startswith("map[0]:double (thread x2)")
-    assert len({len(line) for line in lines[1:3]}) == 1
+    assert lines[1].split() == ["stage", "in", "out", "throughput", "busy", "p50", "p95",
+                                "max", "queue"]
+    assert lines[2].split()[:3] == ["source", "0", "3"]
+    assert lines[3].startswith("map[0]:double (thread x2)")
+    assert lines[3].split()[3:5] == ["3", "3"] and "items/s" in lines[3]
+    assert len({len(line) for line in lines[1:]}) == 1  # every row as wide as the header
     assert str(p.profile()) == text
+
+
+def test_the_notebook_view_shows_the_same_stage_table() -> None:
+    from godnb.notebook.formatters import format_pipeline_text as notebook_text
+    from godnb.notebook.snapshots import snapshot_pipeline
+
+    p = Pipeline(range(30), name="etl").map(pf.double).filter(pf.is_odd).batch(4)
+    p.collect()
+    ours = format_pipeline_text(p.profile()).splitlines()
+    theirs = notebook_text(snapshot_pipeline(p)).splitlines()
+    assert theirs[0] == "etl: 4 stages, finished"
+    assert ours[1:] == format_stage_table(p.profile().stages) == theirs[1:]
+    assert ours[1].split()[:3] == list(STAGE_COLUMNS[:3])
 
 
 def test_html_table_escapes_stage_names() -> None:
