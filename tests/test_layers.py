@@ -35,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "godnb"
 CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
 CONTRACTS = [c["name"] for c in CONFIG["contracts"]]
+#: The package layers, top first: ``"godnb.api | godnb.notebook | godnb.contrib"``, ...
+LAYERS: list[str] = next(c["layers"] for c in CONFIG["contracts"] if "containers" not in c)
 
 
 def lint_imports(cwd: Path, pythonpath: list[str]) -> subprocess.CompletedProcess[str]:
@@ -108,13 +110,21 @@ def _resolved_by_the_copy(tmp_path: Path) -> str:
                           timeout=60, check=True).stdout
 
 
+def test_the_readme_layout_matches_the_contracts() -> None:
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Layout", 1)[1].split("```")[1]
+    rows = [line for line in block.strip().splitlines() if not line.startswith("godnb/")]
+    drawn = [[part.split()[0] for part in row.split("|")] for row in rows]
+    assert drawn == [[name.strip().removeprefix("godnb.") for name in layer.split("|")]
+                     for layer in LAYERS]
+
+
 # -- what import-linter can not see -------------------------------------------------------------
 
 def _layer_of() -> dict[str, int]:
     """Subpackage (or top-level module) -> its layer, 0 = the top (pyproject's order)."""
-    layers = next(c["layers"] for c in CONFIG["contracts"] if "containers" not in c)
     return {name.strip().removeprefix("godnb."): level
-            for level, layer in enumerate(layers) for name in layer.split("|")}
+            for level, layer in enumerate(LAYERS) for name in layer.split("|")}
 
 
 def _modules() -> list[tuple[Path, str]]:

@@ -16,8 +16,9 @@ import pytest
 
 from godnb.concurrency.process_pool import ProcessPool, StandaloneHost
 from godnb.concurrency.processes import ProcessExecutor
-from godnb.core.executor import Run, create_executor
+from godnb.core.executor import create_executor
 from godnb.errors import JobCancelled, WorkerDied
+from godnb.execution.executor import Run
 from godnb.execution.remote import RemoteTraceback
 from tests.concurrency import proc_tasks
 from tests.waiting import wait_until
