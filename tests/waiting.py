@@ -22,30 +22,37 @@ def wait_until(pred: Callable[[], Any], timeout: float = 30.0, what: What = "con
 
     ``pred`` is called at least once, so ``timeout=0`` checks the condition now.
     """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise _timed_out(timeout, what)
+    poll = _Poll(pred, timeout, what)
+    while (value := poll()) is _NOT_YET:
         time.sleep(interval)
+    return value
 
 
 async def wait_until_async(pred: Callable[[], Any], timeout: float = 30.0,
                            what: What = "condition", interval: float = 0.001) -> Any:
     """:func:`wait_until` for a coroutine: it polls between turns of the running loop, so
     the jobs and tasks on that loop keep running while it waits."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
+    poll = _Poll(pred, timeout, what)
+    while (value := poll()) is _NOT_YET:
+        await asyncio.sleep(interval)
+    return value
+
+
+_NOT_YET = object()
+
+
+class _Poll:
+    """One check of ``pred`` against the deadline: its true value, _NOT_YET, or a failure."""
+
+    def __init__(self, pred: Callable[[], Any], timeout: float, what: What) -> None:
+        self.pred, self.timeout, self.what = pred, timeout, what
+        self.deadline = time.monotonic() + timeout
+
+    def __call__(self) -> Any:
+        value = self.pred()
         if value:
             return value
-        if time.monotonic() > deadline:
-            raise _timed_out(timeout, what)
-        await asyncio.sleep(interval)
-
-
-def _timed_out(timeout: float, what: What) -> AssertionError:
-    return AssertionError(f"timed out after {timeout} s waiting for "
-                          f"{what() if callable(what) else what}")
+        if time.monotonic() > self.deadline:
+            what = self.what() if callable(self.what) else self.what
+            raise AssertionError(f"timed out after {self.timeout} s waiting for {what}")
+        return _NOT_YET

@@ -9,7 +9,8 @@ timeouts go to :class:`FakeTimers`, which fire when the test moves the :class:`F
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from godnb.core.handles import JobGroup, JobHandle
@@ -123,6 +124,35 @@ def make_runtime(*, workers: int = 1, max_pending: int | None = None, on_full: s
 def close(rt: Runtime) -> None:
     rt.stop(wait=False, timeout=0)
     rt.loop_holder.close()
+
+
+@contextlib.contextmanager
+def runtime(**options: Any) -> Iterator[Runtime]:
+    """``make_runtime(**options)``, closed at the end."""
+    rt = make_runtime(**options)
+    try:
+        yield rt
+    finally:
+        close(rt)
+
+
+@contextlib.asynccontextmanager
+async def runtime_on_this_loop(**options: Any) -> AsyncIterator[Runtime]:
+    """A runtime attached to the running loop (as in a kernel), closed at the end."""
+    with runtime(loop=asyncio.get_running_loop(), **options) as rt:
+        yield rt
+
+
+def work(x: int = 0) -> int:
+    """A job function (the fakes never call it: tests end attempts by hand)."""
+    return x
+
+
+def take(rt: Runtime, backend: str = "manual") -> Run:
+    """Start the next queued attempt, as a backend's worker does; fail if none is queued."""
+    run = rt.next_run(backend, 0)
+    assert run is not None, "nothing was queued"
+    return run
 
 
 def make_handle(rt: Runtime, fn: Callable[..., Any], *args: Any, backend: str = "manual",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterator
 
 import pytest
 
@@ -20,29 +19,13 @@ from godnb.core.runtime import Runtime
 from godnb.errors import JobCancelled, JobFailed, JobTimeout, LoopBlockingError
 from godnb.execution.executor import Run
 from godnb.models.job import JobStatus, Progress
-from tests.core.fakes import close, make_runtime, submit, submit_map, timers
+from tests.core.fakes import runtime_on_this_loop, submit, submit_map, take, timers, work
 
 PENDING, RUNNING = JobStatus.PENDING, JobStatus.RUNNING
 COMPLETED, FAILED, CANCELLED = JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED
 
 
-def work(x: int = 0) -> int:
-    return x
 
-
-@pytest.fixture
-def rt() -> Iterator[Runtime]:
-    runtime = make_runtime(workers=4)
-    try:
-        yield runtime
-    finally:
-        close(runtime)
-
-
-def take(rt: Runtime, backend: str = "manual") -> Run:
-    run = rt.next_run(backend, 0)
-    assert run is not None, "nothing was queued"
-    return run
 
 
 def finish_later(rt: Runtime, run: Run, value: object) -> threading.Thread:
@@ -339,8 +322,7 @@ def test_an_empty_group_is_done() -> None:
 
 def test_blocking_waits_for_async_jobs_on_the_loop_thread_raise() -> None:
     async def main() -> None:
-        rt = make_runtime(loop=asyncio.get_running_loop())
-        try:
+        async with runtime_on_this_loop() as rt:
             h = submit(rt, work, backend="looped")
             g = submit_map(rt, work, [1, 2], backend="looped")
             for wait in (h.wait, h.result, h.exception, g.wait, g.results):
@@ -352,8 +334,6 @@ def test_blocking_waits_for_async_jobs_on_the_loop_thread_raise() -> None:
                 rt.finish(run, value=0)
             assert h.result() == 0 and g.results() == [0, 0]  # ended: no wait, no error
             thread_job.cancel()
-        finally:
-            close(rt)
 
     asyncio.run(main())
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,24 +22,22 @@ from godnb.errors import JobCancelled, JobFailed, JobTimeout, LoopBlockingError,
 from godnb.execution.executor import Run
 from godnb.models.events import EventKind, JobEvent
 from godnb.models.job import JobStatus
-from tests.core.fakes import close, make_runtime, manual, recorder, submit, timers
+from tests.core.fakes import (
+    manual,
+    recorder,
+    runtime,
+    runtime_on_this_loop,
+    submit,
+    take,
+    timers,
+    work,
+)
 from tests.execution.raising import BrokenStr
 
 PENDING, RUNNING = JobStatus.PENDING, JobStatus.RUNNING
 COMPLETED, FAILED, CANCELLED = JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED
 
 
-def work(x: int = 0) -> int:
-    return x
-
-
-@pytest.fixture
-def rt() -> Iterator[Runtime]:
-    runtime = make_runtime()
-    try:
-        yield runtime
-    finally:
-        close(runtime)
 
 
 def assert_consistent(rt: Runtime, handles: list[JobHandle]) -> None:
@@ -57,11 +54,6 @@ def assert_consistent(rt: Runtime, handles: list[JobHandle]) -> None:
         if h.status is RUNNING:
             assert h.run is not None and h.run.attempt == h.job.attempts
 
-
-def take(rt: Runtime, backend: str = "manual") -> Run:
-    run = rt.next_run(backend, 0)
-    assert run is not None, "nothing was queued"
-    return run
 
 
 # -- the host protocol: taking work ----------------------------------------------------------
@@ -87,8 +79,7 @@ def test_next_run_follows_priority_then_submit_order(rt: Runtime) -> None:
 
 
 def test_next_runs_takes_a_fair_share_of_the_backlog() -> None:
-    rt = make_runtime(workers=2)
-    try:
+    with runtime(workers=2) as rt:
         handles = [submit(rt, work, i) for i in range(8)]
         # after the first, 7 are left: a fair share is 7 // 2 workers = 3, capped by limit
         assert [r.job_id for r in rt.next_runs("manual", 0, limit=2)] == \
@@ -100,8 +91,6 @@ def test_next_runs_takes_a_fair_share_of_the_backlog() -> None:
         assert rt.next_runs("manual", 0, limit=10) == []
         assert all(h.status is RUNNING for h in handles)
         assert_consistent(rt, handles)
-    finally:
-        close(rt)
 
 
 def test_give_back_requeues_as_pending_and_takes_the_attempt_back(rt: Runtime) -> None:
@@ -362,8 +351,7 @@ def test_a_cache_hit_completes_without_running(rt: Runtime) -> None:
 # -- keeping finished jobs ----------------------------------------------------------------------
 
 def test_keep_finished_evicts_the_oldest_finished_jobs() -> None:
-    rt = make_runtime(keep_finished=3)
-    try:
+    with runtime(keep_finished=3) as rt:
         handles = [submit(rt, work, i) for i in range(5)]
         for _ in handles:
             rt.finish(take(rt), value=0)
@@ -374,15 +362,12 @@ def test_keep_finished_evicts_the_oldest_finished_jobs() -> None:
         assert rt.counts[COMPLETED] == 5  # counts are not evicted
         assert [h.job_id for h in rt.handles()] == [h.job_id for h in handles[2:]]
         assert_consistent(rt, handles)
-    finally:
-        close(rt)
 
 
 # -- max_pending --------------------------------------------------------------------------------
 
 def test_max_pending_reject_raises_queue_full_until_there_is_room() -> None:
-    rt = make_runtime(max_pending=2, on_full="reject")
-    try:
+    with runtime(max_pending=2, on_full="reject") as rt:
         handles = [submit(rt, work), submit(rt, work)]
         with pytest.raises(QueueFull) as info:
             submit(rt, work)
@@ -391,13 +376,10 @@ def test_max_pending_reject_raises_queue_full_until_there_is_room() -> None:
         take(rt)  # a started job frees its pending slot
         handles.append(submit(rt, work))
         assert_consistent(rt, handles)
-    finally:
-        close(rt)
 
 
 def test_max_pending_block_waits_until_a_job_starts() -> None:
-    rt = make_runtime(max_pending=1, on_full="block")
-    try:
+    with runtime(max_pending=1, on_full="block") as rt:
         first = submit(rt, work)
         queued: list[JobHandle] = []
         submitter = threading.Thread(target=lambda: queued.append(submit(rt, work)),
@@ -409,19 +391,14 @@ def test_max_pending_block_waits_until_a_job_starts() -> None:
         submitter.join(10)
         assert not submitter.is_alive() and len(queued) == 1
         assert_consistent(rt, [first, *queued])
-    finally:
-        close(rt)
 
 
 def test_max_pending_block_on_the_loop_thread_raises_instead_of_blocking() -> None:
     async def main() -> None:
-        rt = make_runtime(max_pending=1, loop=asyncio.get_running_loop())
-        try:
+        async with runtime_on_this_loop(max_pending=1) as rt:
             submit(rt, work)
             with pytest.raises(LoopBlockingError, match="would block the event loop"):
                 submit(rt, work)
-        finally:
-            close(rt)
 
     asyncio.run(main())
 
@@ -443,8 +420,7 @@ def test_wait_idle_blocks_until_the_last_job_ends(rt: Runtime) -> None:
 
 def test_wait_idle_async_resolves_when_the_last_job_ends() -> None:
     async def main() -> None:
-        rt = make_runtime(loop=asyncio.get_running_loop())
-        try:
+        async with runtime_on_this_loop() as rt:
             await asyncio.wait_for(rt.wait_idle_async(), 1)  # idle already: returns at once
             submit(rt, work)
             run = take(rt)
@@ -457,21 +433,16 @@ def test_wait_idle_async_resolves_when_the_last_job_ends() -> None:
             worker.start()
             await asyncio.wait_for(idle, 10)
             worker.join(10)
-        finally:
-            close(rt)
 
     asyncio.run(main())
 
 
 def test_wait_idle_on_the_loop_thread_refuses_jobs_that_need_the_loop() -> None:
     async def main() -> None:
-        rt = make_runtime(loop=asyncio.get_running_loop())
-        try:
+        async with runtime_on_this_loop() as rt:
             h = submit(rt, work, backend="looped")
             with pytest.raises(LoopBlockingError, match=rf"job {h.job_id} .*await"):
                 rt.wait_idle(0)
-        finally:
-            close(rt)
 
     asyncio.run(main())
 
@@ -503,10 +474,9 @@ STEPS = st.lists(st.tuples(
 @settings(max_examples=150, deadline=None)
 @given(STEPS)
 def test_counts_stay_consistent_through_any_sequence(steps: list[tuple[str, int]]) -> None:
-    rt = make_runtime(workers=2)
     handles: list[JobHandle] = []
     runs: list[Run] = []
-    try:
+    with runtime(workers=2) as rt:
         for op, k in steps:
             _step(rt, op, k, handles, runs)
             assert_consistent(rt, handles)
@@ -516,8 +486,6 @@ def test_counts_stay_consistent_through_any_sequence(steps: list[tuple[str, int]
         assert all(h.finished for h in handles)
         assert rt.active == {} and rt.running == {}
         assert_consistent(rt, handles)
-    finally:
-        close(rt)
 
 
 def _step(rt: Runtime, op: str, k: int, handles: list[JobHandle], runs: list[Run]) -> None:
