@@ -74,6 +74,7 @@ from godnb.execution.remote import (
     portable,
     with_remote_traceback,
 )
+from godnb.utils.naming import callable_repr
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -540,8 +541,7 @@ class DaskPipelineBackend(PipelineBackend, name="dask"):
             cloudpickle.dumps(fn)
         except Exception as e:
             raise TypeError(f"map(backend='dask') needs a function cloudpickle can send, and "
-                            f"{getattr(fn, '__qualname__', fn)!r} is not "
-                            f"({type(e).__name__}: {e})") from e
+                            f"{callable_repr(fn)} is not ({describe(e)})") from e
 
     def submit(self, unit: Any) -> None:
         unit.started = time.perf_counter()  # Dask does not say when a worker starts it
