@@ -32,7 +32,7 @@ from godnb.errors import (
 )
 from godnb.execution.executor import Executor, Run
 from godnb.execution.loop import EngineLoop, running_loop
-from godnb.execution.remote import format_traceback
+from godnb.execution.remote import exception_message, format_traceback
 from godnb.models.events import EventKind, JobEvent
 from godnb.models.job import Job, JobStatus, Progress, utcnow
 from godnb.models.result import ErrorInfo
@@ -286,7 +286,7 @@ class Runtime:
     def _attempt_failed(self, handle: JobHandle, run: Run, error: BaseException,
                         tb: str | None, elapsed: float) -> None:
         job = handle.job
-        info = ErrorInfo(type=type(error).__name__, message=str(error),
+        info = ErrorInfo(type=type(error).__name__, message=exception_message(error),
                          traceback=tb if tb is not None else format_traceback(error),
                          attempt=run.attempt)
         if not handle.errors:

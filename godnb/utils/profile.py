@@ -3,6 +3,8 @@
 :class:`ProfileCollector` is cheap to feed (the engine calls :meth:`~ProfileCollector.record`
 on its hot path) and sorts only when a :class:`ProfileTable` is asked for. The formatters
 are pure functions of a table, so the notebook widgets and the CLI render the same text.
+The table pieces (:func:`format_duration`, :func:`format_rate`, :func:`align_table`,
+:func:`html_row`) serve every table godnb prints, the pipeline's too.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import html
 import math
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -23,9 +25,12 @@ __all__ = [
     "ProfileCollector",
     "ProfileTable",
     "TaskProfile",
+    "align_table",
     "format_duration",
     "format_profile_html",
     "format_profile_text",
+    "format_rate",
+    "html_row",
 ]
 
 
@@ -115,6 +120,52 @@ def format_duration(seconds: float | None) -> str:
     return f"{sign}{hours}h {rest:02d}m"
 
 
+def format_rate(rate: float | None, unit: str) -> str:
+    """A rate per second with a unit: ``"26584 items/s"``, ``"3.33 it/s"``; None: ``"- it/s"``.
+
+    Example:
+        >>> format_rate(26584.2, "items"), format_rate(3.333, "it"), format_rate(None, "jobs")
+        ('26584 items/s', '3.33 it/s', '- jobs/s')
+    """
+    if rate is None:
+        return f"- {unit}/s"
+    digits = 0 if rate >= 100 else 1 if rate >= 10 else 2
+    return f"{rate:.{digits}f} {unit}/s"
+
+
+def align_table(header: Sequence[str], rows: Iterable[Sequence[str]], *, rule: bool = True
+                ) -> list[str]:
+    """The lines of an aligned text table: the first column left, the others right.
+
+    ``rule`` draws dashes under the header.
+
+    Example:
+        >>> for line in align_table(("task", "n"), [("fit", "12"), ("predict", "3")]):
+        ...     print(line)
+        task      n
+        -------  --
+        fit      12
+        predict   3
+    """
+    grid = [list(header), *(list(row) for row in rows)]
+    widths = [max(len(row[i]) for row in grid) for i in range(len(header))]
+    lines = []
+    for row in grid:
+        cells = [row[0].ljust(widths[0])]
+        cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    if rule:
+        lines.insert(1, "  ".join("-" * width for width in widths))
+    return lines
+
+
+def html_row(cells: Sequence[str]) -> str:
+    """One ``<tr>`` of escaped cells, the first left-aligned and the others right."""
+    first = f'<td style="text-align:left">{html.escape(cells[0])}</td>'
+    rest = "".join(f'<td style="text-align:right">{html.escape(c)}</td>' for c in cells[1:])
+    return f"<tr>{first}{rest}</tr>"
+
+
 _COLUMNS = ("task", "count", "ok", "failed", "retried", "cancelled", "cache hits",
             "mean", "p50", "p95", "total")
 
@@ -138,15 +189,7 @@ def format_profile_text(table: ProfileTable) -> str:
     """
     if not table.rows:
         return f"{_title(table)}: no tasks recorded yet"
-    grid = [list(_COLUMNS), *(_row_cells(row) for row in table.rows)]
-    widths = [max(len(line[i]) for line in grid) for i in range(len(_COLUMNS))]
-    lines = [_title(table)]
-    for line in grid:
-        cells = [line[0].ljust(widths[0])]
-        cells += [cell.rjust(width) for cell, width in zip(line[1:], widths[1:], strict=True)]
-        lines.append("  ".join(cells).rstrip())
-    lines.insert(2, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+    return "\n".join([_title(table), *align_table(_COLUMNS, map(_row_cells, table.rows))])
 
 
 def format_profile_html(table: ProfileTable) -> str:
@@ -162,15 +205,10 @@ def format_profile_html(table: ProfileTable) -> str:
         return (f'<table class="godnb-profile">{caption}<tbody><tr><td>no tasks recorded yet'
                 f"</td></tr></tbody></table>")
     head = "".join(f"<th>{html.escape(name)}</th>" for name in _COLUMNS)
-    body = "".join(_html_row(_row_cells(row)) for row in table.rows)
+    body = "".join(html_row(_row_cells(row)) for row in table.rows)
     return (f'<table class="godnb-profile">{caption}<thead><tr>{head}</tr></thead>'
             f"<tbody>{body}</tbody></table>")
 
-
-def _html_row(cells: list[str]) -> str:
-    first = f'<td style="text-align:left">{html.escape(cells[0])}</td>'
-    rest = "".join(f'<td style="text-align:right">{html.escape(c)}</td>' for c in cells[1:])
-    return f"<tr>{first}{rest}</tr>"
 
 
 @dataclass(slots=True)

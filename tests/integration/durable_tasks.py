@@ -7,6 +7,7 @@ import sys
 import time
 
 import godnb as god
+from tests.waiting import wait_until
 
 
 @god.task(name="record")
@@ -35,12 +36,13 @@ def drain(db: str, log: str, n: int, prefix: int) -> None:
     """Submit n jobs and keep working until the store has no pending job left."""
     eng = god.Engine(threads=2, store=db, poll_interval=0.05)
     eng.map("record", [log] * n, [prefix + i for i in range(n)], retries=1)
-    while True:
-        eng.wait()
+
+    def store_idle() -> bool:  # our jobs ended, and no other process left one behind
+        eng.wait(5)
         counts = eng.store.counts()
-        if counts["pending"] == 0 and counts["running"] == 0:
-            break
-        time.sleep(0.1)
+        return counts["pending"] == 0 and counts["running"] == 0
+
+    wait_until(store_idle, 120, "no pending or running job in the store", interval=0.1)
     eng.shutdown()
 
 

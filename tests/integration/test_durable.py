@@ -7,9 +7,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,16 +15,12 @@ import godnb as god
 from godnb import Engine, JobStatus
 from godnb.storage.state import MemoryStore, ShelveStore, SQLiteStore
 from tests.integration import durable_tasks  # noqa: F401  (registers "record")
-from tests.waiting import wait_until as _wait_until
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(180)
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = [sys.executable, "-m", "tests.integration.durable_tasks"]
-
-
-def wait_until(pred: Callable[[], Any], timeout: float = 60.0, what: str = "condition"
-               ) -> Any:
-    return _wait_until(pred, timeout, what)  # with this file's bound
+WAIT = 60.0  # seconds: these tests start processes and share SQLite files
 
 
 def lines(path: Path) -> list[int]:
@@ -86,7 +80,7 @@ def test_stored_results_equal_the_engines_outcomes(tmp_path: Path, make_store) -
             eng.submit(gate.wait, 30),                         # cancelled while running
             *eng.map("math:pow", [2, 3], [10, 2]),
         ]
-        wait_until(lambda: handles[3].status is JobStatus.RUNNING, what="job 4 running")
+        wait_until(lambda: handles[3].status is JobStatus.RUNNING, WAIT, "job 4 running")
         handles[3].cancel()
         gate.set()
         for h in handles:
@@ -121,7 +115,7 @@ def test_shutdown_with_release_leaves_unfinished_jobs_for_the_next_engine(
     eng = Engine(threads=1, store=db)
     slow = eng.submit("record", str(log), -1, 0.5)  # still running at shutdown
     queued = eng.map("record", [str(log)] * 5, range(5))
-    wait_until(lambda: slow.status is JobStatus.RUNNING)
+    wait_until(lambda: slow.status is JobStatus.RUNNING, WAIT, "the slow job to run")
     eng.shutdown(wait=False, release=True)
     assert slow.status is JobStatus.CANCELLED  # stopped here ...
     store = SQLiteStore(db)
@@ -129,7 +123,7 @@ def test_shutdown_with_release_leaves_unfinished_jobs_for_the_next_engine(
     assert store.get_job(slow.job_id).status is JobStatus.PENDING
     store.close()
     with Engine(threads=2, store=db, poll_interval=0.05) as nxt:
-        wait_until(lambda: nxt.store.counts()["completed"] == 6)
+        wait_until(lambda: nxt.store.counts()["completed"] == 6, WAIT, "6 completed jobs")
         assert [nxt.store.get_result(h.job_id).output for h in [slow, *queued]] == \
             [-1, 0, 1, 2, 3, 4]
 
@@ -147,8 +141,8 @@ def test_kill_9_loses_no_acknowledged_job(tmp_path: Path) -> None:
     n = 5000
     proc = subprocess.Popen([*SCRIPT, "submit_and_run", str(db), str(log), str(n), str(ready)],
                             cwd=ROOT)
-    wait_until(ready.exists)
-    wait_until(lambda: len(lines(log)) > 300)
+    wait_until(ready.exists, WAIT, "the child to be ready")
+    wait_until(lambda: len(lines(log)) > 300, WAIT, "300 jobs to run")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     before = lines(log)
@@ -158,7 +152,7 @@ def test_kill_9_loses_no_acknowledged_job(tmp_path: Path) -> None:
         report = eng._durable.last_recovery
         assert report.requeued
         wait_until(lambda: eng.store.counts()["completed"] + eng.store.counts()["failed"] == n,
-                 timeout=120)
+                   120, "every job to end")
         counts = eng.store.counts()
     seen = Counter(lines(log))
     assert set(seen) == set(range(n)), "every acknowledged job ran"
@@ -192,7 +186,7 @@ def test_unowned_jobs_are_claimed_by_an_engine(tmp_path: Path) -> None:
     store.add(jobs)  # as the CLI does: no owner
     store.close()
     with Engine(store=db, poll_interval=0.05) as eng:
-        wait_until(lambda: eng.store.counts()["completed"] == 20)
+        wait_until(lambda: eng.store.counts()["completed"] == 20, WAIT, "20 completed jobs")
     assert sorted(lines(log)) == list(range(20))
 
 
@@ -203,7 +197,7 @@ def test_lambda_job_fails_after_restart_with_a_fix(tmp_path: Path) -> None:
     store.add([job], owner="dead-engine")
     store.close()
     with Engine(store=db, poll_interval=0.05) as eng:
-        wait_until(lambda: eng.store.counts()["failed"] == 1)
+        wait_until(lambda: eng.store.counts()["failed"] == 1, WAIT, "the job to fail")
         result = eng.store.get_result(job.job_id)
     assert "importable module" in result.errors[-1].message
     assert "@god.task" in result.errors[-1].message
@@ -215,12 +209,12 @@ def test_cancel_from_another_process_reaches_a_running_job(tmp_path: Path) -> No
         from tests.core import funcs
 
         h = eng.submit(funcs.cooperative, 60)
-        wait_until(lambda: h.status is JobStatus.RUNNING)
+        wait_until(lambda: h.status is JobStatus.RUNNING, WAIT, "the job to run")
         other = SQLiteStore(db)
         # write-behind: the store may not have seen "running" yet
         assert other.request_cancel(h.job_id) in (JobStatus.PENDING, JobStatus.RUNNING)
         other.close()
-        wait_until(lambda: h.status is JobStatus.CANCELLED, timeout=30)
+        wait_until(lambda: h.status is JobStatus.CANCELLED, 30, "the job to be cancelled")
         eng.wait(10)
         eng._durable.flush()
         assert eng.store.get_job(h.job_id).status is JobStatus.CANCELLED
