@@ -15,7 +15,14 @@ class BrokenStr(Exception):
 
 
 class NeedsArgs(Exception):
-    """Pickles, but can not be rebuilt from its args: its ``__init__`` wants two."""
+    """Pickles, but can not be rebuilt from its args: it wants two.
+
+    ``__new__`` wants them too, so tblib's exception pickling (which Dask installs
+    process-wide, and which rebuilds with ``__new__`` alone) can not rebuild it either.
+    """
+
+    def __new__(cls, code: int, detail: str) -> NeedsArgs:
+        return super().__new__(cls, code, detail)
 
     def __init__(self, code: int, detail: str) -> None:
         super().__init__(f"{code}: {detail}")

@@ -58,8 +58,8 @@ def test_portable_keeps_an_exception_that_travels_well() -> None:
 
 @pytest.mark.parametrize(("exc", "why"), [
     (HoldsLock("locked"), r"TypeError: cannot pickle '_thread.lock' object"),
-    (NeedsArgs(42, "the answer"), r"TypeError: NeedsArgs.__init__\(\) missing 1 required "
-                                  r"positional argument: 'detail'"),
+    (NeedsArgs(42, "the answer"), r"TypeError: NeedsArgs.__(new|init)__\(\) missing \d required "
+                                  r"positional arguments?: "),
     (BrokenStr("hidden"), r"its __str__ raised RuntimeError: __str__ is broken"),
 ], ids=["unpicklable", "init-with-required-args", "broken-str"])
 def test_portable_replaces_what_would_break_on_the_way(exc: BaseException, why: str) -> None:
