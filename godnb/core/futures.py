@@ -225,7 +225,8 @@ class JobFuture(cf.Future[Any]):
 
     def __repr__(self) -> str:
         with self._condition:
-            state = self._state.lower().replace("_and_notified", "")
+            state = "running" if self.running() else \
+                self._state.lower().replace("_and_notified", "")
             if self._state == FINISHED:
                 outcome = self._exception if self._exception is not None else self._result
                 verb = "raised" if self._exception is not None else "returned"
