@@ -12,7 +12,7 @@ anything the library raises on purpose::
     ├── StoreError                        a store file that is corrupt, foreign or unusable
     ├── JobError                          carries job_id and attempt
     │   ├── JobFailed                     the job ended failed; .result, __cause__
-    │   ├── JobCancelled (CancelledError)  the job was cancelled (a concurrent.futures one)
+    │   ├── JobCancelled (CancelledError) the job was cancelled (concurrent.futures')
     │   ├── JobTimeout (TimeoutError)     an attempt ran past its timeout
     │   └── WorkerDied                    the process running the attempt died
     ├── PipelineError                     an item failed in a pipeline stage; .stage, .index

@@ -373,8 +373,9 @@ class Engine:
         """A :class:`concurrent.futures.Executor` whose calls run as this engine's jobs.
 
         ``job_options`` (priority, retries, timeout, group, name, tags, cache) apply to
-        every call, checked now as ``submit`` checks them. ``shutdown()`` stops that
-        executor, not the engine. See :class:`godnb.core.futures.JobExecutor`.
+        every call, checked now as ``submit`` checks them; ``max_workers=N`` caps how many
+        of its calls are in the engine at once. ``shutdown()`` stops that executor, not
+        the engine. See :class:`godnb.core.futures.JobExecutor`.
 
         Example:
             >>> with eng.executor(priority=5) as ex:                 # doctest: +SKIP

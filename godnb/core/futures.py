@@ -16,7 +16,10 @@ Three ways in, for code written against the standard library:
 Locking: a job ends under the engine's lock. The futures of an engine use that lock as
 their condition's lock, and a handle offers it as its ``_condition``, so the end of a job
 and ``wait()``'s look at it are one critical section, and one engine's futures and handles
-can never take their locks in opposite orders. Done callbacks are user code (and joblib's,
+can never take their locks in opposite orders. (Across engines they can: two threads
+waiting at the same moment on handles of the same two engines, listed in opposite id
+orders, could block each other inside ``wait()``'s brief locking. One engine per process
+is the common case.) Done callbacks are user code (and joblib's,
 which takes a lock of its own and then submits): they never run under the engine's lock
 but on a callback thread (:class:`CallbackThread`); a ``future.cancel()`` runs them in
 the caller, as the standard library does.
@@ -37,7 +40,7 @@ import logging
 import os
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures._base import (
     CANCELLED_AND_NOTIFIED,
@@ -49,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 from godnb.core import display
 from godnb.core.handles import JobGroup, JobHandle
+from godnb.errors import JobCancelled
 from godnb.models.job import Job, JobStatus
 from godnb.utils.naming import callable_name
 
@@ -135,21 +139,43 @@ class JobFuture(cf.Future[Any]):
     _done_callbacks: list[Callable[[cf.Future[Any]], object]]
     _invoke_callbacks: Callable[[], None]
 
-    def __init__(self, handle: JobHandle, *, raw: bool,
-                 owner: JobExecutor | None = None) -> None:
+    def __init__(self, handle: JobHandle | None, *, raw: bool,
+                 owner: JobExecutor | None = None, lock: Any = None) -> None:
         super().__init__()
-        self._condition = threading.Condition(handle._runtime.lock)  # see the module docs
+        # The engine's lock (see the module docs); ``lock`` for a call an executor holds
+        # back (max_workers), which becomes a job later (``_attach``).
+        self._condition = threading.Condition(handle._runtime.lock if handle else lock)
         self._handle: JobHandle | None = handle  # dropped once the job ends
         self._raw = raw
         self._owner = owner
         self._canceller: int | None = None
         self._cancel_error: BaseException | None = None
-        self.job_id = handle.job_id
+        self.job_id: str | None = handle.job_id if handle is not None else None
 
     @property
     def handle(self) -> JobHandle | None:
-        """The job's handle until it ends (the future does not keep the finished job)."""
+        """The job's handle while it waits or runs (None before its executor queued it,
+        and once it ended: the future does not keep the finished job)."""
         return self._handle
+
+    def _attach(self, handle: JobHandle) -> None:
+        """A call held back by its executor became this job."""
+        self._handle = handle
+        self.job_id = handle.job_id
+        handle.add_done_callback(self._settle)  # at once if it has ended already
+
+    def _cancel_unstarted(self, why: str) -> None:
+        """Cancel a call that never became a job; callbacks are the caller's to run."""
+        with self._condition:
+            self._cancel_error = JobCancelled(why)
+            self._state = CANCELLED_AND_NOTIFIED
+            for waiter in self._waiters:
+                waiter.add_cancelled(self)
+            self._condition.notify_all()
+
+    def _fail_unstarted(self, error: BaseException) -> None:
+        """A held call could not become a job (the engine shut down meanwhile)."""
+        self.set_exception(error)
 
     def _settle(self, handle: JobHandle) -> None:
         """Resolve from the job's end: a done callback of the handle, under the engine's lock."""
@@ -183,6 +209,11 @@ class JobFuture(cf.Future[Any]):
     def cancel(self) -> bool:
         """Cancel the job, waiting or running; False once it has ended (not cancelled)."""
         handle = self._handle
+        if handle is None and self._owner is not None and not self.done():
+            if self._owner._cancel_held(self):  # held back: it never becomes a job
+                self._invoke_callbacks()
+                return True
+            handle = self._handle  # it became a job meanwhile
         if handle is None:
             return self.cancelled()
         self._canceller = threading.get_ident()
@@ -231,7 +262,7 @@ class JobFuture(cf.Future[Any]):
                 outcome = self._exception if self._exception is not None else self._result
                 verb = "raised" if self._exception is not None else "returned"
                 state += f" {verb} {type(outcome).__name__}"
-        return f"<JobFuture {self.job_id} state={state}>"
+        return f"<JobFuture {self.job_id or '(not queued yet)'} state={state}>"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
         handle = self._handle
@@ -309,14 +340,17 @@ class JobExecutor(cf.Executor):
     Made by :meth:`godnb.Engine.executor`. Every call is a normal godnb job (priorities,
     fair groups, retries, timeouts, a live bar, cancel) with this executor's options.
     ``shutdown()`` stops this executor only; the engine stays open. The engine's workers
-    run the calls, so there is no ``max_workers``: size the engine
-    (``Engine(threads=8)``). Once a call ended the engine forgets its job (as a thread
+    run the calls; ``max_workers=N`` caps how many of this executor's calls are in the
+    engine at once (waiting or running), the rest wait in the executor, their futures
+    pending and not yet jobs. Once a call ended the engine forgets its job (as a thread
     pool keeps no finished work item): only its future holds the result, and
     ``eng.jobs()`` / ``eng.to_pandas()`` list the executor's jobs while they wait or run.
 
     Args:
         engine: the engine that runs the calls.
         backend: ``"thread"``, ``"process"``, ... (default: as ``submit`` picks it).
+        max_workers: at most this many calls of this executor in the engine at once
+            (default: no cap of its own).
         jobs: a :class:`~godnb.JobGroup` every call joins, for one combined bar.
         **job_options: ``priority``, ``retries``, ``timeout``, ``group``, ``name``,
             ``tags``, ``cache``, as ``eng.submit`` takes them.
@@ -329,19 +363,30 @@ class JobExecutor(cf.Executor):
     """
 
     def __init__(self, engine: Engine, backend: str | None = None, *,
-                 jobs: JobGroup | None = None, **job_options: Any) -> None:
+                 max_workers: int | None = None, jobs: JobGroup | None = None,
+                 **job_options: Any) -> None:
+        if max_workers is not None and max_workers <= 0:
+            raise ValueError("max_workers must be greater than 0")
         _check_options(engine, backend, job_options)
         self._engine = engine
         self._options: dict[str, Any] = {k: job_options.get(k) for k in JOB_OPTIONS}
         self._options["backend"] = backend
+        self._max_workers = max_workers
         self._jobs = jobs
         self._lock = threading.RLock()  # re-entrant: an inline job may submit again
         self._shutdown = False
-        self._active: dict[str, JobHandle] = {}
+        self._active: dict[str, JobHandle] = {}  # its jobs in the engine, by id
+        self._in_engine = 0  # len(_active), kept under the engine's lock
+        # Calls held back by max_workers, in order: future -> (fn, args, kwargs, name).
+        self._held: OrderedDict[JobFuture, tuple[Any, ...]] = OrderedDict()
 
     @property
     def engine(self) -> Engine:
         return self._engine
+
+    @property
+    def max_workers(self) -> int | None:
+        return self._max_workers
 
     @property
     def options(self) -> dict[str, Any]:
@@ -361,13 +406,34 @@ class JobExecutor(cf.Executor):
         Raises:
             RuntimeError: after ``shutdown()``, or once the engine is shut down.
         """
+        return self._submit(fn, args, kwargs, None)
+
+    def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                name: str | None) -> JobFuture:
         with self._lock:
             self._check_open()
-            handle = self._engine._submit(fn, [(args, kwargs)], self._options, self._jobs)[0]
+            if self._max_workers is not None and self._in_engine >= self._max_workers:
+                future = JobFuture(None, raw=True, owner=self, lock=self._engine._rt.lock)
+                self._held[future] = (fn, args, kwargs, name)
+                return future
+            handle = self._start(fn, [(args, kwargs)], name)[0]
             future = JobFuture(handle, raw=True, owner=self)
-            self._active[handle.job_id] = handle
             handle.add_done_callback(future._settle)
         return future
+
+    def _start(self, fn: Callable[..., Any],
+               calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
+               name: str | None) -> list[JobHandle]:
+        """Queue calls as jobs of the engine (the executor's lock is held)."""
+        options = self._options if name is None or self._options["name"] else \
+            {**self._options, "name": name}
+        handles = self._engine._submit(fn, calls, options, self._jobs)
+        if handles:
+            with handles[0]._runtime.lock:
+                self._in_engine += len(handles)
+                for h in handles:
+                    self._active[h.job_id] = h
+        return handles
 
     def map(self, fn: Callable[..., Any], *iterables: Iterable[Any],
             timeout: float | None = None, chunksize: int = 1) -> Iterator[Any]:
@@ -384,12 +450,15 @@ class JobExecutor(cf.Executor):
             raise ValueError("chunksize must be >= 1.")
         end = None if timeout is None else time.monotonic() + timeout
         items = list(zip(*iterables, strict=False))
-        if chunksize == 1:
-            handles = self._submit_all(fn, [(args, {}) for args in items], None)
-        else:
-            chunks: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
-                ((fn, items[i:i + chunksize]), {}) for i in range(0, len(items), chunksize)]
-            handles = self._submit_all(_run_chunk, chunks, callable_name(fn))
+        name = None
+        if chunksize > 1:
+            name = callable_name(fn)
+            items = [(fn, items[i:i + chunksize]) for i in range(0, len(items), chunksize)]
+            fn = _run_chunk
+        if self._max_workers is not None:  # calls that may be held back: one future each
+            futures = [self._submit(fn, args, {}, name) for args in items]
+            return _future_results(futures, end, timeout, chunked=chunksize > 1)
+        handles = self._submit_all(fn, [(args, {}) for args in items], name)
         return _results(handles, end, timeout, chunked=chunksize > 1)
 
     def _submit_all(self, fn: Callable[..., Any],
@@ -397,26 +466,45 @@ class JobExecutor(cf.Executor):
                     name: str | None) -> list[JobHandle]:
         from godnb.core.engine import gc_paused
 
-        options = self._options if name is None or self._options["name"] else \
-            {**self._options, "name": name}
         with self._lock:
             self._check_open()
             with gc_paused():
-                handles = self._engine._submit(fn, calls, options, self._jobs)
-            lock = handles[0]._runtime.lock if handles else None
-            if lock is not None:
-                with lock:  # one lock round-trip for the batch (the callbacks take it too)
+                handles = self._start(fn, calls, name)
+            if handles:
+                with handles[0]._runtime.lock:  # one lock round-trip for the batch
                     for h in handles:
-                        self._active[h.job_id] = h
                         h.add_done_callback(self._forget)
         return handles
 
     def _forget(self, handle: JobHandle) -> None:
         """A job of this executor ended: drop it here and from the engine's memory."""
-        self._active.pop(handle.job_id, None)
         runtime = handle._runtime
-        with runtime.lock:
+        with runtime.lock:  # held already when called from the job's end
+            if self._active.pop(handle.job_id, None) is not None:
+                self._in_engine -= 1
             runtime.recent.pop(handle.job_id, None)
+        if self._held:
+            callbacks.call(self._release)  # not here: this runs under the engine's lock
+
+    def _release(self) -> None:
+        """Queue held-back calls while ``max_workers`` allows (on the callback thread)."""
+        with self._lock:
+            while self._held and self._in_engine < (self._max_workers or 0):
+                future, (fn, args, kwargs, name) = self._held.popitem(last=False)
+                try:
+                    handle = self._start(fn, [(args, kwargs)], name)[0]
+                except Exception as e:  # the engine shut down meanwhile
+                    future._fail_unstarted(e)
+                    continue
+                future._attach(handle)
+
+    def _cancel_held(self, future: JobFuture) -> bool:
+        """Cancel a call still held back; False if it is a job already (or not held)."""
+        with self._lock:
+            if future._handle is not None or self._held.pop(future, None) is None:
+                return False
+            future._cancel_unstarted("the call was cancelled before its executor queued it")
+        return True
 
     def _check_open(self) -> None:
         if self._shutdown:
@@ -426,17 +514,25 @@ class JobExecutor(cf.Executor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop taking calls; the engine stays open.
 
-        ``cancel_futures=True`` cancels this executor's jobs that have not started
-        (running ones finish); ``wait=True`` returns once every job it ran has ended.
+        ``cancel_futures=True`` cancels this executor's calls that have not started
+        (running ones finish); ``wait=True`` returns once every call it took has ended.
         """
         with self._lock:
             self._shutdown = True
+            held = list(self._held) if cancel_futures else []
+        for future in held:
+            future.cancel()
         if cancel_futures:
             for handle in list(self._active.values()):
                 _cancel_if_pending(handle)
-        if wait:
-            for handle in list(self._active.values()):
+        while wait:
+            with self._lock:
+                handles, held = list(self._active.values()), list(self._held)
+            if not handles and not held:
+                break
+            for handle in handles:
                 handle.wait()
+            cf.wait(held)  # they become jobs as others end, then end themselves
 
     @property
     def closed(self) -> bool:
@@ -445,6 +541,8 @@ class JobExecutor(cf.Executor):
 
     def __repr__(self) -> str:
         state = "shut down" if self._shutdown else f"{len(self._active)} active"
+        if self._held:
+            state += f", {len(self._held)} held"
         backend = self._options["backend"] or self._engine.default_backend
         return f"<JobExecutor {self._engine.name} backend={backend} {state}>"
 
@@ -453,9 +551,6 @@ def _check_options(engine: Engine, backend: str | None, options: dict[str, Any])
     """Validate the executor's options now, as ``submit`` would at each call."""
     unknown = sorted(set(options) - set(JOB_OPTIONS))
     if unknown:
-        if "max_workers" in unknown:
-            raise TypeError("executor() takes no max_workers: the engine's workers run the "
-                            "calls; size them with Engine(threads=N, processes=N)")
         hint = "it sets backend=" if "backend" in unknown else f"job options: {JOB_OPTIONS}"
         raise TypeError(f"executor() got unexpected keyword argument(s) {unknown}; {hint}")
     if backend is not None and backend not in engine.executors:
@@ -501,6 +596,28 @@ def _results(handles: list[JobHandle], end: float | None, timeout: float | None,
     finally:
         for handle in handles:
             handle.cancel()
+
+
+def _future_results(futures: list[JobFuture], end: float | None, timeout: float | None,
+                    chunked: bool) -> Iterator[Any]:
+    """``map`` through futures (calls an executor may hold back): as :func:`_results`."""
+    futures.reverse()
+    try:
+        while futures:
+            left = None if end is None else max(0.0, end - time.monotonic())
+            if chunked:
+                yield from _pop_result(futures, left)
+            else:
+                yield _pop_result(futures, left)
+    finally:
+        for future in futures:
+            future.cancel()
+
+
+def _pop_result(futures: list[JobFuture], timeout: float | None) -> Any:
+    if not cf.wait(futures[-1:], timeout).done:
+        raise TimeoutError(f"{len(futures)} result(s) not ready within the timeout")
+    return futures.pop().result()  # on an error, the future is gone: it ended anyway
 
 
 def _outcome(handle: JobHandle) -> Any:

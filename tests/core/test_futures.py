@@ -296,6 +296,35 @@ def test_callbacks_run_outside_the_engines_lock(eng: Engine) -> None:
     assert seen == [False, 3]
 
 
+def test_max_workers_caps_the_executors_calls(eng: Engine, event: threading.Event) -> None:
+    ex = eng.executor(max_workers=1)
+    first = ex.submit(event.wait, 30)
+    later = [ex.submit(abs, -i) for i in range(1, 4)]
+    wait_until(first.running, what="the first call to run")
+    # One call in the engine; the others wait in the executor, not yet jobs.
+    assert [f.handle is None for f in later] == [True, True, True]
+    assert later[0].job_id is None and not later[0].running()
+    called = []
+    later[1].add_done_callback(lambda f: called.append(f.cancelled()))
+    assert later[1].cancel() and called == [True]
+    with pytest.raises(god.JobCancelled):
+        later[1].result()
+    before = eng.stats().submitted
+    event.set()
+    assert [later[0].result(timeout=30), later[2].result(timeout=30)] == [1, 3]
+    assert eng.stats().submitted - before == 2  # the cancelled call never became a job
+    assert list(ex.map(abs, [-1, -2, -3], chunksize=2)) == [1, 2, 3]
+    with pytest.raises(ZeroDivisionError):
+        list(ex.map(divmod, [1, 1], [1, 0]))
+
+
+def test_max_workers_shutdown_waits_for_held_calls(eng: Engine) -> None:
+    ex = eng.executor(max_workers=1)
+    fs = [ex.submit(time.sleep, 0.01) for _ in range(5)]
+    ex.shutdown(wait=True)
+    assert all(f.done() and not f.cancelled() for f in fs)
+
+
 def test_executor_with_a_group_shows_one_bar(eng: Engine) -> None:
     group = god.JobGroup("sweep")
     ex = JobExecutor(eng, jobs=group)

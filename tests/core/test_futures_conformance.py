@@ -193,9 +193,23 @@ def test_free_reference(ex: JobExecutor) -> None:
         assert wr() is None
 
 
-def test_max_workers_is_the_engines(eng: Engine) -> None:
-    with pytest.raises(TypeError, match=r"Engine\(threads=N"):
-        eng.executor(max_workers=2)
+@pytest.mark.parametrize("number", [0, -1])
+def test_max_workers_negative(eng: Engine, number: int) -> None:
+    with pytest.raises(ValueError, match="max_workers must be greater than 0"):
+        eng.executor(max_workers=number)
+
+
+def test_shutdown_cancel_futures_with_max_workers(eng: Engine) -> None:
+    # CPython's own shape: few workers, many short calls, most of them cancelled.
+    ex = eng.executor(max_workers=2)
+    fs = [ex.submit(time.sleep, 0.05) for _ in range(50)]
+    ex.shutdown(cancel_futures=True)
+    cancelled_fs = [f for f in fs if f.cancelled()]
+    assert len(cancelled_fs) > 20
+    others = [f for f in fs if not f.cancelled()]
+    assert others
+    for f in others:
+        assert f.done() and f.exception() is None
 
 
 # -- WaitTests -----------------------------------------------------------------------------
