@@ -53,8 +53,9 @@ import joblib
 from joblib.parallel import AutoBatchingMixin, ParallelBackendBase
 
 from godnb.core import display
+from godnb.core.callbacks import callbacks
 from godnb.core.engine import Engine, default_engine
-from godnb.core.futures import JobExecutor, JobFuture, callbacks
+from godnb.core.futures import JobExecutor, JobFuture
 from godnb.core.handles import JobGroup
 from godnb.utils.naming import callable_name
 

@@ -21,7 +21,7 @@ waiting at the same moment on handles of the same two engines, listed in opposit
 orders, could block each other inside ``wait()``'s brief locking. One engine per process
 is the common case.) Done callbacks are user code (and joblib's,
 which takes a lock of its own and then submits): they never run under the engine's lock
-but on a callback thread (:class:`CallbackThread`); a ``future.cancel()`` runs them in
+but on a callback thread (:mod:`godnb.core.callbacks`); a ``future.cancel()`` runs them in
 the caller, as the standard library does.
 
 Cancel: godnb can stop a *running* job (a process job is killed, an async one cancelled, a
@@ -36,11 +36,9 @@ as the standard library does, and lets running ones finish.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import logging
-import os
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures._base import (
     CANCELLED_AND_NOTIFIED,
@@ -51,6 +49,7 @@ from concurrent.futures._base import (
 from typing import TYPE_CHECKING, Any
 
 from godnb.core import display
+from godnb.core.callbacks import callbacks
 from godnb.core.handles import JobGroup, JobHandle
 from godnb.errors import JobCancelled
 from godnb.models.job import Job, JobStatus
@@ -59,63 +58,11 @@ from godnb.utils.naming import callable_name
 if TYPE_CHECKING:
     from godnb.core.engine import Engine
 
-__all__ = ["JOB_OPTIONS", "CallbackThread", "JobExecutor", "JobFuture", "cf_state",
-           "cf_waiters", "future_of"]
-
-log = logging.getLogger("godnb.futures")
+__all__ = ["JOB_OPTIONS", "JobExecutor", "JobFuture", "cf_state", "cf_waiters", "future_of"]
 
 #: The job options an executor takes (``submit``'s reserved keywords but ``backend``).
 JOB_OPTIONS = ("priority", "retries", "timeout", "group", "name", "tags", "cache")
 _COMPLETED, _CANCELLED = JobStatus.COMPLETED, JobStatus.CANCELLED
-
-
-class CallbackThread:
-    """Runs callbacks in order on one thread, outside any engine lock.
-
-    Started on demand; it leaves after ``linger`` seconds without work, so a program (or
-    a test) that stops using futures keeps no thread.
-    """
-
-    def __init__(self, name: str = "godnb-callbacks", linger: float = 0.2) -> None:
-        self.name = name
-        self.linger = linger
-        self._reset()
-
-    def _reset(self) -> None:
-        self._lock = threading.Lock()
-        self._ready = threading.Condition(self._lock)
-        self._queue: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
-        self._thread: threading.Thread | None = None
-
-    def call(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run ``fn(*args)`` on the callback thread, after what was handed in before."""
-        with self._lock:
-            self._queue.append((fn, args))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._serve, name=self.name,
-                                                daemon=True)
-                self._thread.start()
-            else:
-                self._ready.notify()
-
-    def _serve(self) -> None:
-        queue = self._queue
-        while True:
-            with self._lock:
-                if not queue:
-                    self._ready.wait(self.linger)
-                    if not queue:
-                        self._thread = None
-                        return
-                fn, args = queue.popleft()
-            try:
-                fn(*args)
-            except Exception:  # a callback must not end the thread
-                log.exception("callback %r failed", fn)
-
-
-callbacks = CallbackThread()
-os.register_at_fork(after_in_child=callbacks._reset)  # the thread did not come along
 
 
 class JobFuture(cf.Future[Any]):
