@@ -44,6 +44,14 @@ def test_import_outside_a_kernel_does_not_import_widgets_or_ipython() -> None:
     assert out.stdout.strip() == "False"
 
 
+def test_import_does_not_import_the_optional_interop_packages() -> None:
+    code = ("import sys, godnb; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pandas', 'joblib'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_import_configures_no_logging() -> None:
     code = ("import logging, godnb; "
             "print(len(logging.getLogger().handlers), len(logging.getLogger('godnb').handlers))")

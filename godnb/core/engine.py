@@ -20,7 +20,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -41,6 +41,9 @@ from godnb.utils.naming import callable_name
 from godnb.utils.profile import ProfileTable
 from godnb.utils.retry import RetryPolicy
 from godnb.utils.timing import finite_or_none
+
+if TYPE_CHECKING:
+    from godnb.core.futures import JobExecutor
 
 __all__ = ["Engine", "EngineStats", "JobBuilder", "default_engine", "set_default_engine"]
 
@@ -110,7 +113,7 @@ class Engine:
             raise ValueError(f"unknown backend {backend!r}; valid backends: {sorted(pool)}")
         self.default_backend = backend
         self.cache = cache
-        self._templates: dict[tuple[Any, ...], Job] = {}
+        self._templates: dict[tuple[Any, ...], tuple[Job, Callable[[], Any]]] = {}
         self._closed = False
         self._loop = EngineLoop()
         self._rt = Runtime(pool, loop=self._loop, max_pending=max_pending, on_full=on_full,
@@ -197,12 +200,15 @@ class Engine:
         policy = opts.pop("retries")
         retries = policy.max_retries if isinstance(policy, RetryPolicy) else (policy or 0)
         use_cache = bool(opts.pop("cache"))
+        if not calls:
+            return []
         task = fn if isinstance(fn, str) else spec.fn
         now = datetime.now(UTC)
         mono = time.monotonic()
         handles: list[JobHandle] = []  # every job, in call order
         queued: list[JobHandle] = []
         cached: list[tuple[JobHandle, Any]] = []
+        start = len(group.handles) if group is not None else 0  # a group may grow
         template = self._template(task, calls[0], opts, retries, policy, backend, use_cache)
         # A big map of a live callable starts running while the rest is still being built:
         # its payloads can not fail validation halfway. Named tasks (JSON checks), cached
@@ -226,8 +232,11 @@ class Engine:
             group._attach([h for h, _ in cached])
         for h, value in cached:
             self._rt.complete_cached(h, value)
-        if group is not None:
-            group.handles = handles  # input order, cache hits included
+        if group is not None:  # input order, cache hits included
+            if start:
+                group.handles[start:] = handles  # a group that grows (an executor's)
+            else:
+                group.handles = handles
         return handles
 
     def _queue(self, handles: list[JobHandle], backend: str, group: JobGroup | None) -> None:
@@ -248,15 +257,21 @@ class Engine:
         key = (task if isinstance(task, str) else id(task), retries, backoff, backend,
                use_cache, opts["priority"], opts["group"], opts["name"], opts["timeout"],
                tuple(opts["tags"]))
-        template = self._templates.get(key)
-        if template is None or (not isinstance(task, str) and template.task is not task):
-            args, kwargs = first
-            template = Job(payload={"task": task, "args": args, "kwargs": kwargs},
-                           retries=retries, backoff=backoff, backend=backend, cache=use_cache,
-                           **opts)
-            if len(self._templates) >= 256:
-                self._templates.clear()
-            self._templates[key] = template
+        entry = self._templates.get(key)
+        if entry is not None and (isinstance(task, str) or entry[1]() is task):
+            return entry[0]
+        args, kwargs = first
+        template = Job(payload={"task": task, "args": args, "kwargs": kwargs},
+                       retries=retries, backoff=backoff, backend=backend, cache=use_cache,
+                       **opts)
+        # Kept without the first call's arguments, and holding the callable weakly where it
+        # allows: a template outlives its jobs and must not pin their data (a bound method
+        # pins its object; a concurrent.futures user expects a finished call to be freed).
+        template = template.derive({"task": task if isinstance(task, str) else _template_task,
+                                    "args": (), "kwargs": {}})
+        if len(self._templates) >= 256:
+            self._templates.clear()
+        self._templates[key] = (template, _task_ref(task))
         return template
 
     def _cache_hit(self, h: JobHandle, spec: TaskSpec,
@@ -353,6 +368,39 @@ class Engine:
     def profile(self) -> ProfileTable:
         """Per task: count, ok, failed, retried, cache hits, run-time percentiles."""
         return self._rt.profile.table()
+
+    def executor(self, backend: str | None = None, **job_options: Any) -> JobExecutor:
+        """A :class:`concurrent.futures.Executor` whose calls run as this engine's jobs.
+
+        ``job_options`` (priority, retries, timeout, group, name, tags, cache) apply to
+        every call, checked now as ``submit`` checks them; ``max_workers=N`` caps how many
+        of its calls are in the engine at once. ``shutdown()`` stops that executor, not
+        the engine. See :class:`godnb.core.futures.JobExecutor`.
+
+        Example:
+            >>> with eng.executor(priority=5) as ex:                 # doctest: +SKIP
+            ...     list(ex.map(pow, [2, 3], [10, 2]))
+            [1024, 9]
+            >>> await loop.run_in_executor(eng.executor(), fn, x)    # doctest: +SKIP
+        """
+        from godnb.core.futures import JobExecutor
+
+        return JobExecutor(self, backend, **job_options)
+
+    def to_pandas(self) -> Any:
+        """A :class:`pandas.DataFrame` of the jobs this engine knows, one row per job.
+
+        Active jobs and the last ``keep_finished`` finished ones; the columns are
+        documented in :func:`godnb.core.frames.jobs_frame`. Needs pandas
+        (``pip install "godnb[pandas]"``).
+
+        Example:
+            >>> df = eng.to_pandas()                                  # doctest: +SKIP
+            >>> df.groupby("status", observed=True)["run"].describe()  # doctest: +SKIP
+        """
+        from godnb.core.frames import jobs_frame
+
+        return jobs_frame(self)
 
     def events(self) -> AsyncIterator[JobEvent]:
         """Every job's events as they happen: ``async for ev in eng.events()``."""
@@ -521,6 +569,19 @@ class JobBuilder:
 
 _MISS = object()
 _CHUNK = 2048  # jobs per hand-off while a big map is still being built
+
+
+def _template_task(*args: Any, **kwargs: Any) -> Any:
+    """Stands for the callable in a job template (templates are copied, never run)."""
+    raise RuntimeError("a job template is not a job: it is never run")
+
+
+def _task_ref(task: Any) -> Callable[[], Any]:
+    """A weak reference to ``task`` where it takes one, else a strong one (a builtin)."""
+    try:
+        return weakref.ref(task)
+    except TypeError:
+        return lambda: task
 
 
 def _merge_options(spec: TaskSpec, options: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from godnb.utils.frames import make_frame
 from godnb.utils.profile import align_table, format_duration, format_rate, html_row
 from godnb.utils.timing import finite_or_none, percentile_of
 
@@ -182,12 +183,36 @@ class PipelineProfile(BaseModel):
                 return s
         raise KeyError(f"no stage {name!r}; stages: {[s.name for s in self.stages]}")
 
+    def to_pandas(self) -> Any:
+        """The stages as a :class:`pandas.DataFrame`, one row per stage (the source first).
+
+        Columns are :class:`StageProfile`'s fields: ``name``, ``kind``, ``backend``
+        (string), ``workers``, ``items_in``, ``items_out``, ``errors`` (int64), ``busy``,
+        ``p50``, ``p95`` (seconds) and ``throughput`` (items/s) as float64 (NaN when
+        unknown), ``max_queue_depth`` (Int64, <NA> for stages that hold one item at most);
+        ``df.attrs`` holds ``elapsed``, ``running`` and ``profiled``. Needs pandas
+        (``pip install "godnb[pandas]"``).
+
+        Example:
+            >>> p.profile().to_pandas().set_index("name")["busy"]   # doctest: +SKIP
+        """
+        columns = [(name, _DTYPES.get(name, "float64")) for name in StageProfile.model_fields]
+        df = make_frame("PipelineProfile.to_pandas()", columns,
+                        (tuple(getattr(stage, name) for name, _ in columns)
+                         for stage in self.stages))
+        df.attrs.update(elapsed=self.elapsed, running=self.running, profiled=self.profiled)
+        return df
+
     def __str__(self) -> str:
         return format_pipeline_text(self)
 
     def _repr_html_(self) -> str:
         return format_pipeline_html(self)
 
+
+_DTYPES = {"name": "string", "kind": "string", "backend": "string", "workers": "int64",
+           "items_in": "int64", "items_out": "int64", "errors": "int64",
+           "max_queue_depth": "Int64"}
 
 #: The columns of the stage table (the notebook's pipeline view adds a bar after "stage").
 STAGE_COLUMNS = ("stage", "in", "out", "throughput", "busy", "p50", "p95", "max queue")
