@@ -19,6 +19,7 @@ from __future__ import annotations
 import html
 from array import array
 from collections.abc import Iterable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
