@@ -170,31 +170,42 @@ class Durability:
             self._rt.set_store_behind(False)
 
     def wait(self, timeout: float | None) -> bool:
-        """``Engine.wait``: no active job here, and a claim found nothing more to run."""
+        """``Engine.wait``: no active job here, a claim found nothing more to run, and
+        what the jobs did is written (unless the store refuses: then it is retried)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if not self._rt.wait_idle(_left(deadline)):
                 return False
             look = self.resume.look()
-            if look is None:
-                return True
-            try:
-                got = look.result(_left(deadline))
-            except TimeoutError:
-                return False
-            if got == 0 and not self._rt.active:
-                return True
+            if look is not None:
+                try:
+                    got = look.result(_left(deadline))
+                except TimeoutError:
+                    return False
+                if got or self._rt.active:
+                    continue
+            self._written(_left(deadline))
+            return True
 
     async def wait_async(self) -> None:
         """``Engine.wait_async``: as :meth:`wait`, without blocking the loop."""
         while True:
             await self._rt.wait_idle_async()
             look = self.resume.look()
-            if look is None:
-                return
-            got = await asyncio.wrap_future(look)
-            if got == 0 and not self._rt.active:
-                return
+            if look is not None:
+                got = await asyncio.wrap_future(look)
+                if got or self._rt.active:
+                    continue
+            if self._dirty:
+                await asyncio.to_thread(self._written, None)
+            return
+
+    def _written(self, timeout: float | None) -> None:
+        """Write now what is dirty, so a wait ends with the store up to date."""
+        try:
+            self.flush(timeout)
+        except Exception:  # the store thread retries it, and logs it
+            pass
 
     def release(self, job_ids: Iterable[str]) -> list[str]:
         """Give jobs that have not ended back to the store as unowned pending.

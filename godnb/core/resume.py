@@ -126,6 +126,8 @@ class Resume:
         self._looks: list[Future[int]] = []  # eng.wait() asking for a claim now
         self._looks_lock = threading.Lock()
         self._next_claim = 0.0
+        self._full = False  # the last claim got all it asked for
+        self._boost = 0  # a claim size grown while the workers ran dry
         self._rate = 0.0  # jobs this engine finishes per second (smoothed)
         self._seen = (0, time.monotonic())
 
@@ -187,9 +189,14 @@ class Resume:
         if not self.claiming or not (asked or now >= self._next_claim):
             return 0
         queued = self._rt.pending_count()
-        target = self._target()
+        target = max(self._target(), self._boost)
         if not asked and 2 * queued >= target:
+            self._boost //= 2  # the queue keeps up: let the measured rate decide again
             return 0  # enough queued here: claim when it runs low
+        if queued == 0 and self._full:
+            # The workers ran dry since the last full claim, before the rate is measured
+            # (it takes a tenth of a second): double the claim, as TCP's slow start does.
+            target = self._boost = min(self._limit(), 2 * target)
         want = target - queued
         if want <= 0:
             return 0
@@ -198,7 +205,8 @@ class Resume:
                 return 0
             got = self._claim(want)
         # Short: the store has no more for now; look again after a poll interval.
-        self._next_claim = now if got >= want else now + self._d.poll_interval
+        self._full = got >= want
+        self._next_claim = now if self._full else now + self._d.poll_interval
         return got
 
     def _measure(self, now: float) -> None:
@@ -211,11 +219,12 @@ class Resume:
 
     def _target(self) -> int:
         """How many queued jobs to hold: ~_HORIZON s of work, 2 per worker at least."""
-        rt = self._rt
-        workers = sum(e.workers for e in rt.executors.values()
+        workers = sum(e.workers for e in self._rt.executors.values()
                       if not e.needs_loop and e.plugin_name != "inline") or 1
-        limit = min(self.window, rt.max_pending or self.window)
-        return min(limit, max(2 * workers, int(self._rate * _HORIZON)))
+        return min(self._limit(), max(2 * workers, int(self._rate * _HORIZON)))
+
+    def _limit(self) -> int:
+        return min(self.window, self._rt.max_pending or self.window)
 
     def _claim(self, n: int) -> int:
         jobs = self._d.store.claim(self._d.owner, n, can_run=self._d._can_run)
