@@ -41,6 +41,18 @@ def map_then_wait(db: str, log: str, n: int, done: str, max_lag: int) -> None:
     time.sleep(600)
 
 
+def finish_then_wait(kind: str, path: str, log: str, n: int, done: str) -> None:
+    """Run n jobs on a sqlite or shelve store; once wait() says all ended (and written),
+    say so in ``done``, then idle until killed."""
+    store = god.ShelveStore(path) if kind == "shelve" else god.SQLiteStore(path)
+    eng = god.Engine(threads=4, store=store)
+    eng.map("record", [log] * n, range(n))
+    eng.wait()
+    with open(done, "w") as f:
+        f.write("done")
+    time.sleep(600)
+
+
 def drain(db: str, log: str, n: int, prefix: int) -> None:
     """Submit n jobs and keep working until the store has no pending job left."""
     eng = god.Engine(threads=2, store=db, poll_interval=0.05)
@@ -60,5 +72,7 @@ if __name__ == "__main__":
         submit_and_run(rest[0], rest[1], int(rest[2]), rest[3])
     elif command == "map_then_wait":
         map_then_wait(rest[0], rest[1], int(rest[2]), rest[3], int(rest[4]))
+    elif command == "finish_then_wait":
+        finish_then_wait(rest[0], rest[1], rest[2], int(rest[3]), rest[4])
     elif command == "drain":
         drain(rest[0], rest[1], int(rest[2]), int(rest[3]))

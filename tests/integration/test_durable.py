@@ -171,6 +171,29 @@ def test_kill_9_loses_no_acknowledged_job(tmp_path: Path) -> None:
                       "cancelled": 0}
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "shelve"])
+def test_kill_9_after_jobs_finished_loses_none_of_them(tmp_path: Path, kind: str) -> None:
+    """Issue 17, case 2: ShelveStore kept no progress until a clean close (300 finished
+    jobs came back pending and ran again)."""
+    path, log, done = tmp_path / "store", tmp_path / "log", tmp_path / "done"
+    proc = subprocess.Popen([*SCRIPT, "finish_then_wait", kind, str(path), str(log), "300",
+                             str(done)], cwd=ROOT)
+    wait_until(done.exists, what="the jobs to finish")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    store = ShelveStore(path) if kind == "shelve" else SQLiteStore(path)
+    try:
+        with Engine(threads=2, store=store) as eng:
+            assert eng.wait(30)
+            report = eng.recovery
+        counts = store.counts()
+    finally:
+        store.close()
+    assert counts["completed"] == 300 and counts["pending"] == counts["running"] == 0
+    assert report is not None and report.recovered == 0 and report.adopted == 0
+    assert sorted(lines(log)) == list(range(300)), "no job ran twice"
+
+
 def test_two_processes_share_one_file_and_run_each_job_once(tmp_path: Path) -> None:
     db, log = tmp_path / "j.db", tmp_path / "log"
     SQLiteStore(db).close()
