@@ -90,6 +90,7 @@ class Durability:
         # Dirty jobs allowed before backpressure: max_lag less the batch in flight.
         self._room = max_lag
         self._inflight = 0
+        self._flight: dict[str, JobHandle] = {}  # the batch being written
         self._backpressure = True  # lifted when shutdown begins
         self.peak_lag = 0  # the most jobs the store trailed by, seen when a write ended
         # One batch is written at a time (_flush_lock), so release() can know no stale
@@ -140,8 +141,13 @@ class Durability:
 
     @property
     def lag(self) -> int:
-        """Jobs changed but not yet written (a moment's reading)."""
-        return len(self._dirty) + self._inflight
+        """Jobs changed but not yet written (a moment's reading).
+
+        A job changed again while its previous change is being written counts once (the
+        backpressure check counts it twice: it is cheaper, and errs on the safe side).
+        """
+        flight = self._flight
+        return len(flight) + sum(1 for job_id in tuple(self._dirty) if job_id not in flight)
 
     @property
     def recovery(self) -> RecoveryStats:
@@ -343,6 +349,7 @@ class Durability:
                 if not self._dirty:
                     return True
                 batch, self._dirty = self._dirty, {}
+                self._flight = batch
                 self._inflight = len(batch)
                 self._room = max(1, self.max_lag - len(batch))
             try:
@@ -358,7 +365,8 @@ class Durability:
     def _keep(self, batch: dict[str, JobHandle]) -> None:
         """A batch failed: its jobs are dirty again, with any changed meanwhile."""
         with self._rt.lock:
-            self.peak_lag = max(self.peak_lag, len(batch) + len(self._dirty))
+            self.peak_lag = max(self.peak_lag, self.lag)
+            self._flight = {}
             for job_id in self._detached.intersection(batch):
                 del batch[job_id]
             # Same job, same handle: whichever entry stays, its row is encoded afresh from
@@ -372,7 +380,8 @@ class Durability:
 
     def _landed(self) -> None:
         with self._rt.lock:
-            self.peak_lag = max(self.peak_lag, self._inflight + len(self._dirty))
+            self.peak_lag = max(self.peak_lag, self.lag)
+            self._flight = {}
             self._inflight = 0
             self._room = self.max_lag
             if self._rt.store_behind and len(self._dirty) < self._room:

@@ -53,6 +53,13 @@ def finish_then_wait(kind: str, path: str, log: str, n: int, done: str) -> None:
     time.sleep(600)
 
 
+def resume_until_killed(db: str, max_lag: int) -> None:
+    """Adopt what the store holds and run it; the test kills this process mid-way."""
+    eng = god.Engine(threads=2, store=db, max_lag=max_lag)
+    eng.wait()
+    time.sleep(600)
+
+
 def drain(db: str, log: str, n: int, prefix: int) -> None:
     """Submit n jobs and keep working until the store has no pending job left."""
     eng = god.Engine(threads=2, store=db, poll_interval=0.05)
@@ -74,5 +81,7 @@ if __name__ == "__main__":
         map_then_wait(rest[0], rest[1], int(rest[2]), rest[3], int(rest[4]))
     elif command == "finish_then_wait":
         finish_then_wait(rest[0], rest[1], rest[2], int(rest[3]), rest[4])
+    elif command == "resume_until_killed":
+        resume_until_killed(rest[0], int(rest[1]))
     elif command == "drain":
         drain(rest[0], rest[1], int(rest[2]), int(rest[3]))
