@@ -289,8 +289,8 @@ class Durability:
                 break
             time.sleep(delay)
             delay = min(2 * delay, _MAX_BACKOFF)
-        with self._rt.lock:
-            return tuple(self._dirty)
+        with self._rt.lock:  # with a batch the store thread may still be writing
+            return tuple(dict.fromkeys([*self._flight, *self._dirty]))
 
     def _warn_unwritten(self, ids: tuple[str, ...]) -> None:
         shown = ", ".join(ids[:5]) + (" ..." if len(ids) > 5 else "")

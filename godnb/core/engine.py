@@ -102,8 +102,10 @@ class Engine:
             default those fail.
         max_lag: with a store, how many jobs the store may trail the engine by (plus the
             jobs running) before workers wait for the write-behind to catch up.
-        flush_timeout: seconds ``shutdown()`` keeps retrying writes the store refused;
-            what is still unwritten then is warned about and listed in :attr:`unwritten`.
+        flush_timeout: seconds ``shutdown()`` keeps retrying writes the store refused
+            (an attempt itself may wait up to the store's own lock timeout, 10 s for
+            SQLite); what is still unwritten then is warned about and listed in
+            :attr:`unwritten`.
     """
 
     def __init__(self, threads: int | None = None, processes: int | None = None, *,
@@ -118,7 +120,8 @@ class Engine:
             raise ValueError(f"on_full must be 'block' or 'reject', got {on_full!r}")
         if max_pending is not None and max_pending < 1:
             raise ValueError(f"max_pending must be >= 1 or None, got {max_pending}")
-        _check_store_options(max_lag, flush_timeout)
+        _check_store_options(max_lag, flush_timeout, resume=resume,
+                             retry_interrupted=retry_interrupted)
         self.name = name or f"engine-{next(_engine_ids)}"
         self.id = f"{os.uname().nodename}-{os.getpid()}-{os.urandom(4).hex()}"
         pool = self._executors(threads, processes, async_limit, mp_context, executors or {})
@@ -615,10 +618,18 @@ def gc_paused() -> Iterator[None]:
         gc.enable()
 
 
-def _check_store_options(max_lag: int, flush_timeout: float) -> None:
-    if not isinstance(max_lag, int) or isinstance(max_lag, bool) or max_lag < 1:
-        raise ValueError(f"max_lag must be an int >= 1 (jobs), got {max_lag!r}")
-    if not (isinstance(flush_timeout, int | float) and 0 <= flush_timeout < float("inf")):
+def _check_store_options(max_lag: int, flush_timeout: float, **flags: bool) -> None:
+    """Refuse, never coerce: a wrong type is a TypeError, a wrong value a ValueError."""
+    for name, flag in flags.items():
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be True or False, got {flag!r}")
+    if not isinstance(max_lag, int) or isinstance(max_lag, bool):
+        raise TypeError(f"max_lag must be an int (jobs), got {max_lag!r}")
+    if max_lag < 1:
+        raise ValueError(f"max_lag must be >= 1 (jobs), got {max_lag}")
+    if not isinstance(flush_timeout, int | float) or isinstance(flush_timeout, bool):
+        raise TypeError(f"flush_timeout must be a number of seconds, got {flush_timeout!r}")
+    if not 0 <= flush_timeout < float("inf"):
         raise ValueError(f"flush_timeout must be a finite number of seconds >= 0, got "
                          f"{flush_timeout!r}")
 
