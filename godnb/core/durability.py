@@ -39,14 +39,14 @@ import threading
 import time
 import warnings
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from godnb.core.handles import JobHandle
 from godnb.core.resume import RecoveryStats, Resume
 from godnb.core.tasks import resolve_task
+from godnb.core.writebehind import FIRST_BACKOFF, MAX_BACKOFF, FailureStreak, batch_rows, time_left
 from godnb.errors import StoreError, UnknownTask
 from godnb.models.job import JobStatus
-from godnb.storage.codec import job_update_values, outcome_values
 from godnb.storage.state import Store, open_store
 
 if TYPE_CHECKING:
@@ -61,9 +61,6 @@ DEFAULT_MAX_LAG = 10_000
 _HEARTBEAT_EVERY = 2.0
 _RECOVER_EVERY = 5.0
 _NEGATIVE_TTL = 5.0
-_FIRST_BACKOFF = 0.05
-_MAX_BACKOFF = 2.0
-_ENDED = frozenset(s.value for s in JobStatus if s.is_terminal)
 
 
 class Durability:
@@ -101,8 +98,8 @@ class Durability:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._retry_at = 0.0
-        self._writes = _Streak("background write")
-        self._polls = _Streak("background poll")
+        self._writes = FailureStreak("background write")
+        self._polls = FailureStreak("background poll")
         self.unwritten: tuple[str, ...] = ()
         now = time.monotonic()
         self._last = {"heartbeat": now, "recover": now, "cancels": 0.0}
@@ -180,17 +177,17 @@ class Durability:
         what the jobs did is written (unless the store refuses: then it is retried)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            if not self._rt.wait_idle(_left(deadline)):
+            if not self._rt.wait_idle(time_left(deadline)):
                 return False
             look = self.resume.look()
             if look is not None:
                 try:
-                    got = look.result(_left(deadline))
+                    got = look.result(time_left(deadline))
                 except TimeoutError:
                     return False
                 if got or self._rt.active:
                     continue
-            self._written(_left(deadline))
+            self._written(time_left(deadline))
             return True
 
     async def wait_async(self) -> None:
@@ -277,10 +274,10 @@ class Durability:
 
     def _final_flush(self) -> tuple[str, ...]:
         deadline = time.monotonic() + self.flush_timeout
-        delay = _FIRST_BACKOFF
+        delay = FIRST_BACKOFF
         while True:
             try:
-                if self.flush(timeout=_left(deadline)) and not self._dirty:
+                if self.flush(timeout=time_left(deadline)) and not self._dirty:
                     self._writes.ok(self.store)
                     return ()
             except Exception as e:  # StoreError, or whatever a plugin store raises
@@ -288,7 +285,7 @@ class Durability:
             if time.monotonic() + delay > deadline:
                 break
             time.sleep(delay)
-            delay = min(2 * delay, _MAX_BACKOFF)
+            delay = min(2 * delay, MAX_BACKOFF)
         with self._rt.lock:  # with a batch the store thread may still be writing
             return tuple(dict.fromkeys([*self._flight, *self._dirty]))
 
@@ -353,7 +350,7 @@ class Durability:
                 self._inflight = len(batch)
                 self._room = max(1, self.max_lag - len(batch))
             try:
-                self.store.update_rows(*_rows(list(batch.values())))
+                self.store.update_rows(*batch_rows(list(batch.values())))
             except BaseException:
                 self._keep(batch)
                 raise
@@ -420,60 +417,3 @@ class Durability:
             ok = "<" in task or task.startswith("__main__:")
         self._can_run_cache[task] = (ok, now)
         return ok
-
-
-class _Streak:
-    """Failures of one kind of store operation: logged when a run of them starts and
-    when it ends, not on every retry. ``failed`` returns the backoff before the next."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-        self.count = 0
-        self.since = 0.0
-        self.error = ""
-
-    def failed(self, store: Store, error: BaseException, jobs: int) -> float:
-        self.error = f"{type(error).__name__}: {error}"
-        delay = min(_MAX_BACKOFF, _FIRST_BACKOFF * 2 ** min(self.count, 16))
-        if self.count == 0:
-            self.since = time.monotonic()
-            held = f" of {jobs} job(s)" if jobs else ""
-            log.warning("store %s: %s%s failed (%s); kept, and retried with backoff until it "
-                        "succeeds", store, self.what, held, self.error)
-        else:
-            log.debug("store %s: %s failed again (attempt %d): %s", store, self.what,
-                      self.count + 1, self.error)
-        self.count += 1
-        return delay
-
-    def ok(self, store: Store) -> None:
-        if self.count:
-            log.warning("store %s: %s succeeded after %d failed attempt(s) over %.1f s",
-                        store, self.what, self.count, time.monotonic() - self.since)
-            self.count = 0
-
-
-def _left(deadline: float | None) -> float | None:
-    return None if deadline is None else max(0.0, deadline - time.monotonic())
-
-
-def _rows(handles: list[JobHandle]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """The job rows of a batch, and the result rows of the jobs that ended.
-
-    Each job is read once: its result row goes with the status its job row holds, never
-    with an older one read just before the job ended (a kill -9 would then leave a
-    "running" job with a result). Rows are encoded from the live jobs without copying: a
-    field that changes meanwhile marks the job dirty again, so the next batch writes its
-    newer state; ended jobs no longer change.
-    """
-    updates = [job_update_values(h.job) for h in handles]
-    results = [_outcome_row(h) for h, row in zip(handles, updates, strict=True)
-               if row[0] in _ENDED]
-    return updates, results
-
-
-def _outcome_row(h: JobHandle) -> tuple[Any, ...]:
-    """The result row of a finished job: what ``h.outcome`` would store, without a Result."""
-    job = h.job
-    return outcome_values(h.job_id, job.status, h.output, h.errors, h.execution_time,
-                          job.attempts, h.cached, job.updated_at)

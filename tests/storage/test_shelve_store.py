@@ -163,3 +163,11 @@ def test_data_without_any_index_is_refused_and_left_alone(tmp_path: Path) -> Non
     with pytest.raises(StoreError, match=r"has data .* but no index.*left untouched"):
         ShelveStore(tmp_path / "jobs")
     assert not (tmp_path / "jobs.dir").exists()
+
+
+def test_any_job_id_round_trips_through_the_index(tmp_path: Path) -> None:
+    odd = ["it's", 'say "hi"', "naïve-ü", "back\\slash", "tab\there"]
+    with ShelveStore(tmp_path / "jobs") as store:
+        store.add([Job(job_id=i, payload={"task": "m:f"}) for i in odd])
+    with ShelveStore(tmp_path / "jobs") as store:
+        assert sorted(j.job_id for j in store.list_jobs()) == sorted(odd)
