@@ -344,6 +344,8 @@ class Durability:
         try:
             with self._rt.lock:
                 if not self._dirty:
+                    if self._rt.store_behind:  # release() took the jobs back meanwhile
+                        self._rt.set_store_behind(False)
                     return True
                 batch, self._dirty = self._dirty, {}
                 self._flight = batch
