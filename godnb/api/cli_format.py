@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from godnb.models import Job, JobStatus, Result
 from godnb.models.job import task_reference
-from godnb.storage.recovery import EngineInfo
+from godnb.storage.recovery import EngineInfo, RecoveryRecord
 
 __all__ = [
     "MonitorSnapshot",
@@ -99,6 +99,14 @@ def engine_dict(info: EngineInfo) -> dict[str, Any]:
             "started_at": info.started_at, "last_seen": info.last_seen}
 
 
+def recovery_dict(record: RecoveryRecord) -> dict[str, Any]:
+    """A recovery the store remembers, as plain data."""
+    return {"at": record.at, "owner": record.owner, "dead": list(record.dead),
+            "requeued": record.requeued, "interrupted": record.interrupted,
+            "failed": record.failed, "cancelled": record.cancelled,
+            "completed": record.completed}
+
+
 # -- small pieces ----------------------------------------------------------------------------
 def format_age(seconds: float) -> str:
     """A short duration: ``0.4s``, ``12s``, ``3m05s``, ``2h10m``, ``3d04h``.
@@ -169,14 +177,20 @@ def _progress_text(job: Job) -> str:
 
 # -- status, list, result --------------------------------------------------------------------
 def format_status(counts: Mapping[str, int], engines: Sequence[EngineInfo], db: str,
-                  now: datetime) -> str:
-    """``godnb status``: counts by status and the engines registered on the store."""
+                  now: datetime, recoveries: Sequence[RecoveryRecord] = ()) -> str:
+    """``godnb status``: counts by status, the engines registered on the store, and the
+    latest recoveries of dead engines' jobs (if any)."""
     total = sum(counts.get(s, 0) for s in _STATUSES)
     lines = [f"db       {db}", f"jobs     {total}: {format_counts(counts)}",
              f"engines  {len(engines)}"]
     for e in engines:
         lines.append(f"  {e.owner}  pid {e.pid} on {e.host}  up {_since(e.started_at, now)}"
                      f"  seen {_since(e.last_seen, now)} ago")
+    if recoveries:
+        lines.append(f"recovered  {len(recoveries)} time(s), latest first")
+        for r in recoveries:
+            gone = f"; engines gone: {', '.join(r.dead)}" if r.dead else ""
+            lines.append(f"  {_since(r.at, now)} ago by {r.owner}: {r}{gone}")
     return "\n".join(lines)
 
 

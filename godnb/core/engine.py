@@ -27,8 +27,9 @@ from pydantic import BaseModel, ConfigDict
 from godnb.concurrency.async_tasks import AsyncExecutor
 from godnb.concurrency.inline import InlineExecutor
 from godnb.concurrency.threads import ThreadExecutor
-from godnb.core.durability import Durability
+from godnb.core.durability import DEFAULT_MAX_LAG, Durability
 from godnb.core.handles import JobGroup, JobHandle
+from godnb.core.resume import RecoveryStats
 from godnb.core.runtime import Runtime
 from godnb.core.tasks import TaskSpec, resolve_task
 from godnb.errors import ValidationError
@@ -67,6 +68,7 @@ class EngineStats(BaseModel):
     workers: dict[str, dict[str, int]]
     uptime: float
     at: datetime
+    store_lag: int | None = None  # jobs changed but not yet written (None: no store)
 
     @property
     def active(self) -> int:
@@ -94,6 +96,19 @@ class Engine:
         max_pending: bound on queued jobs; ``on_full="block"`` waits, ``"reject"`` raises
             :class:`godnb.QueueFull`.
         keep_finished: finished jobs kept for ``jobs()`` and lookups (handles you hold live on).
+        resume: with a store, adopt the jobs it holds that this engine can run: recovered
+            ones, and ones submitted elsewhere (the CLI, another process) or released;
+            ``wait()`` then also waits for those. ``False`` claims nothing this engine did
+            not submit (a ``godnb worker`` on the file runs the rest).
+        retry_interrupted: with a store, re-queue jobs that were running when their
+            engine died even when they have no retries left (for idempotent work); by
+            default those fail.
+        max_lag: with a store, how many jobs the store may trail the engine by (plus the
+            jobs running) before workers wait for the write-behind to catch up.
+        flush_timeout: seconds ``shutdown()`` keeps retrying writes the store refused
+            (an attempt itself may wait up to the store's own lock timeout, 10 s for
+            SQLite); what is still unwritten then is warned about and listed in
+            :attr:`unwritten`.
     """
 
     def __init__(self, threads: int | None = None, processes: int | None = None, *,
@@ -101,11 +116,15 @@ class Engine:
                  cache: Cache | None = None, executors: dict[str, Executor] | None = None,
                  max_pending: int | None = None, on_full: str = "block",
                  keep_finished: int = 10_000, mp_context: str | None = None,
-                 name: str | None = None, poll_interval: float = 0.25) -> None:
+                 name: str | None = None, poll_interval: float = 0.25,
+                 resume: bool = True, retry_interrupted: bool = False,
+                 max_lag: int = DEFAULT_MAX_LAG, flush_timeout: float = 30.0) -> None:
         if on_full not in ("block", "reject"):
             raise ValueError(f"on_full must be 'block' or 'reject', got {on_full!r}")
         if max_pending is not None and max_pending < 1:
             raise ValueError(f"max_pending must be >= 1 or None, got {max_pending}")
+        _check_store_options(max_lag, flush_timeout, resume=resume,
+                             retry_interrupted=retry_interrupted)
         self.name = name or f"engine-{next(_engine_ids)}"
         self.id = f"{os.uname().nodename}-{os.getpid()}-{os.urandom(4).hex()}"
         pool = self._executors(threads, processes, async_limit, mp_context, executors or {})
@@ -123,7 +142,9 @@ class Engine:
         self._durable: Durability | None = None
         if store is not None:
             self._durable = Durability(self._rt, store, owner=self.id,
-                                       default_backend=backend, poll_interval=poll_interval)
+                                       default_backend=backend, poll_interval=poll_interval,
+                                       max_lag=max_lag, flush_timeout=flush_timeout,
+                                       resume=resume, retry_interrupted=retry_interrupted)
             self.store = self._durable.store
         _live_engines.add(self)
 
@@ -363,7 +384,8 @@ class Engine:
             latency_p50=finite_or_none(rt.latency.percentile(50)),
             latency_p99=finite_or_none(rt.latency.percentile(99)),
             workers={n: _info_dict(e.info()) for n, e in rt.executors.items()},
-            uptime=uptime, at=datetime.now(UTC))
+            uptime=uptime, at=datetime.now(UTC),
+            store_lag=None if self._durable is None else self._durable.lag)
 
     def profile(self) -> ProfileTable:
         """Per task: count, ok, failed, retried, cache hits, run-time percentiles."""
@@ -424,14 +446,33 @@ class Engine:
     def loop(self) -> asyncio.AbstractEventLoop:
         return self._loop.loop
 
+    @property
+    def recovery(self) -> RecoveryStats | None:
+        """What the store's recovery did and what this engine adopted (None: no store)."""
+        return None if self._durable is None else self._durable.recovery
+
+    @property
+    def unwritten(self) -> tuple[str, ...]:
+        """Ids of jobs whose latest state ``shutdown()`` could not write to the store."""
+        return () if self._durable is None else self._durable.unwritten
+
     # -- waiting and closing -------------------------------------------------------------
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until every job this engine knows of has ended (True) or timeout (False)."""
+        """Block until every job this engine knows of has ended (True) or timeout (False).
+
+        With a store (and ``resume``), also until the store holds no job this engine can
+        run: jobs are claimed from it meanwhile, and each adopted job is waited for too.
+        """
+        if self._durable is not None:
+            return self._durable.wait(timeout)
         return self._rt.wait_idle(timeout)
 
     async def wait_async(self) -> None:
-        """Wait, without blocking the loop, until every known job has ended."""
-        await self._rt.wait_idle_async()
+        """Wait, without blocking the loop, as :meth:`wait` does."""
+        if self._durable is not None:
+            await self._durable.wait_async()
+        else:
+            await self._rt.wait_idle_async()
 
     def shutdown(self, wait: bool = True, timeout: float | None = None, *,
                  release: bool = False) -> None:
@@ -442,6 +483,12 @@ class Engine:
         but left pending there, for the next engine on it: a later session, or a
         ``godnb worker``. Here they stop as if cancelled (a process job is killed, a thread
         job flagged), and each runs again from the start where it is picked up.
+
+        With a store, shutdown stops claiming jobs from it first, and last writes every
+        state change still unwritten, retrying for up to ``flush_timeout`` seconds if the
+        store refuses (e.g. another process holds its lock); whatever it could not write
+        is warned about (a ``RuntimeWarning`` and a log record) and listed in
+        :attr:`unwritten`.
         """
         if self._closed:
             return
@@ -449,14 +496,14 @@ class Engine:
             raise ValueError("release=True keeps unfinished jobs in the engine's store, and "
                              "this engine has none; pass store=... to Engine, or drop "
                              "release=True")
+        if self._durable is not None:
+            self._durable.stop_polling()  # first: the jobs held now are all there is
         if wait:
             self.wait(timeout)
-        if self._durable is not None:
-            self._durable.stop_polling()
-            if release:
-                with self._rt.lock:
-                    unfinished = list(self._rt.active)
-                self._durable.release(unfinished)
+        if self._durable is not None and release:
+            with self._rt.lock:
+                unfinished = list(self._rt.active)
+            self._durable.release(unfinished)
         self._closed = True
         self._rt.cancel_all()
         self._rt.stop(wait=wait, timeout=timeout)
@@ -630,6 +677,22 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+def _check_store_options(max_lag: int, flush_timeout: float, **flags: bool) -> None:
+    """Refuse, never coerce: a wrong type is a TypeError, a wrong value a ValueError."""
+    for name, flag in flags.items():
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be True or False, got {flag!r}")
+    if not isinstance(max_lag, int) or isinstance(max_lag, bool):
+        raise TypeError(f"max_lag must be an int (jobs), got {max_lag!r}")
+    if max_lag < 1:
+        raise ValueError(f"max_lag must be >= 1 (jobs), got {max_lag}")
+    if not isinstance(flush_timeout, int | float) or isinstance(flush_timeout, bool):
+        raise TypeError(f"flush_timeout must be a number of seconds, got {flush_timeout!r}")
+    if not 0 <= flush_timeout < float("inf"):
+        raise ValueError(f"flush_timeout must be a finite number of seconds >= 0, got "
+                         f"{flush_timeout!r}")
 
 
 def _info_dict(info: ExecutorInfo) -> dict[str, int]:

@@ -250,6 +250,7 @@ def _engine_lines(s: EngineSnapshot) -> list[tuple[str, str]]:
         ("start latency", f"p50 {format_duration(s.latency_p50)}, "
                           f"p99 {format_duration(s.latency_p99)}"),
         ("queue", f"depth {s.queue_depth}, submitted {s.submitted}, retried {s.retried}"),
+        *([("recovery", s.recovery)] if s.recovery else []),
     ]
 
 

@@ -148,20 +148,44 @@ def test_kill_9_loses_no_acknowledged_job(tmp_path: Path) -> None:
     before = lines(log)
     assert 0 < len(before) < n, "the kill should land mid-run"
 
-    with Engine(threads=4, store=db, poll_interval=0.05) as eng:
-        report = eng._durable.last_recovery
-        assert report.requeued
-        wait_until(lambda: eng.store.counts()["completed"] + eng.store.counts()["failed"] == n,
-                   120, "every job to end")
+    with Engine(threads=4, store=db) as eng:
+        assert eng.wait(timeout=120), "wait() returns once the store is drained"
+        report = eng.recovery
         counts = eng.store.counts()
+    assert report is not None and report.requeued > 0 and report.failed == 0
+    assert report.adopted == report.requeued  # every recovered job, and nothing else
     seen = Counter(lines(log))
     assert set(seen) == set(range(n)), "every acknowledged job ran"
     reruns = sum(c - 1 for c in seen.values())
-    print(f"\nkill -9 after {len(before)} of {n} jobs: {reruns} job(s) ran twice, "
-          f"{report.interrupted} interrupted, counts={counts}")
+    print(f"\nkill -9 after {len(before)} of {n} jobs: {reruns} job(s) ran twice; {report}; "
+          f"counts={counts}")
     # re-runs are limited to jobs that were running or had just finished (write-behind)
     assert reruns <= 200
-    assert counts["completed"] == n
+    assert counts == {"pending": 0, "running": 0, "completed": n, "failed": 0,
+                      "cancelled": 0}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "shelve"])
+def test_kill_9_after_jobs_finished_loses_none_of_them(tmp_path: Path, kind: str) -> None:
+    """Issue 17, case 2: ShelveStore kept no progress until a clean close (300 finished
+    jobs came back pending and ran again)."""
+    path, log, done = tmp_path / "store", tmp_path / "log", tmp_path / "done"
+    proc = subprocess.Popen([*SCRIPT, "finish_then_wait", kind, str(path), str(log), "300",
+                             str(done)], cwd=ROOT)
+    wait_until(done.exists, what="the jobs to finish")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    store = ShelveStore(path) if kind == "shelve" else SQLiteStore(path)
+    try:
+        with Engine(threads=2, store=store) as eng:
+            assert eng.wait(30)
+            report = eng.recovery
+        counts = store.counts()
+    finally:
+        store.close()
+    assert counts["completed"] == 300 and counts["pending"] == counts["running"] == 0
+    assert report is not None and report.recovered == 0 and report.adopted == 0
+    assert sorted(lines(log)) == list(range(300)), "no job ran twice"
 
 
 def test_two_processes_share_one_file_and_run_each_job_once(tmp_path: Path) -> None:
