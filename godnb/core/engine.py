@@ -29,7 +29,7 @@ from godnb.concurrency.inline import InlineExecutor
 from godnb.concurrency.threads import ThreadExecutor
 from godnb.core import origin
 from godnb.core.durability import Durability
-from godnb.core.handles import INTERRUPTED, JobGroup, JobHandle
+from godnb.core.handles import INTERRUPTED, JobGroup, JobHandle, wait_interruptibly
 from godnb.core.runtime import Runtime
 from godnb.core.tasks import TaskSpec, resolve_task
 from godnb.errors import ValidationError
@@ -459,15 +459,14 @@ class Engine:
     async def wait_async(self, *, cancel_on_interrupt: bool = False) -> None:
         """Wait, without blocking the loop, until every known job has ended.
 
-        In a notebook an interrupt cancels the awaiting cell's task; the jobs keep running
-        unless ``cancel_on_interrupt=True``, which cancels them when the wait is cancelled.
+        In a notebook an interrupt cancels the awaiting cell's task (when the loop next
+        wakes); the jobs keep running unless ``cancel_on_interrupt=True``, which keeps the
+        loop waking so the interrupt lands at once, and cancels every unfinished job.
         """
-        try:
+        if not cancel_on_interrupt:
             await self._rt.wait_idle_async()
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            if cancel_on_interrupt:
-                self._cancel_unfinished()
-            raise
+            return
+        await wait_interruptibly(self._rt.wait_idle_async(), self._cancel_unfinished)
 
     def _cancel_unfinished(self) -> int:
         with self._rt.lock:

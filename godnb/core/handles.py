@@ -5,11 +5,13 @@ A handle completes without the event loop: ``h.result()`` waits on a thread prim
 
 Interrupts: a KeyboardInterrupt (a kernel's "interrupt") during a blocking ``h.result()``,
 ``h.wait()``, ``g.results()`` or ``g.wait()`` stops the wait, and the jobs keep running;
-with ``cancel_on_interrupt=True`` it also cancels what was waited for, then re-raises. An
-interrupt during ``await h`` in a notebook cell reaches the awaiting coroutine as
-``CancelledError`` (ipykernel cancels the cell's task); the jobs keep running there too.
+with ``cancel_on_interrupt=True`` it also cancels what was waited for, then re-raises.
+During ``await h`` in a notebook cell, ipykernel turns an interrupt into a cancel of the
+cell's task, delivered when the kernel's event loop next wakes up (measured with
+ipykernel 7.4: for a job that runs on, only when it ends), and the job keeps running.
 ``await h.result_async(cancel_on_interrupt=True)`` (``g.results_async``,
-``eng.wait_async``) cancels them when the wait is cancelled or interrupted.
+``eng.wait_async``) wakes the loop every ``INTERRUPT_TICK`` seconds so the interrupt lands
+at once, and then cancels what it waited for.
 
 Tracebacks: the frames between the caller's ``h.result()`` and the user's function carry
 IPython's ``__tracebackhide__``, so a notebook shows the user's lines, not godnb's.
@@ -20,8 +22,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from godnb.errors import JobCancelled, JobFailed, JobTimeout
 from godnb.execution.output import JobOutput
@@ -35,10 +37,28 @@ if TYPE_CHECKING:
     from godnb.execution.executor import Run
     from godnb.utils.retry import RetryPolicy
 
-__all__ = ["JobGroup", "JobHandle", "cancel_reason"]
+__all__ = ["JobGroup", "JobHandle", "cancel_reason", "wait_interruptibly"]
 
 log = logging.getLogger("godnb.engine")
 INTERRUPTED = "interrupted (KeyboardInterrupt) while waiting for it"
+INTERRUPT_TICK = 0.2  # seconds between loop wake-ups of a wait that cancels on interrupt
+T = TypeVar("T")
+
+
+async def wait_interruptibly(aw: Awaitable[T], on_interrupt: Callable[[], Any]) -> T:
+    """Await ``aw``; if this wait is cancelled or interrupted, call ``on_interrupt()`` and
+    re-raise. Wakes the loop every :data:`INTERRUPT_TICK` seconds meanwhile, so a kernel
+    interrupt (which ipykernel delivers when the loop wakes) lands promptly."""
+    __tracebackhide__ = True
+    task = asyncio.ensure_future(aw)
+    try:
+        while not task.done():
+            await asyncio.wait((task,), timeout=INTERRUPT_TICK)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        task.cancel()
+        on_interrupt()
+        raise
+    return task.result()
 
 
 class JobHandle:
@@ -235,12 +255,9 @@ class JobHandle:
         wait is cancelled or interrupted (in a kernel an interrupt cancels the cell's
         task), then re-raises."""
         __tracebackhide__ = True
-        try:
+        if not cancel_on_interrupt:
             return await self._wait_async()
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            if cancel_on_interrupt:
-                self.cancel(INTERRUPTED)
-            raise
+        return await wait_interruptibly(self._wait_async(), lambda: self.cancel(INTERRUPTED))
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         """The error the job ended with (None if it completed)."""
@@ -492,12 +509,9 @@ class JobGroup(Sequence[JobHandle]):
         """``await g``; with ``cancel_on_interrupt=True`` a cancelled or interrupted wait
         cancels the jobs that have not ended, then re-raises."""
         __tracebackhide__ = True
-        try:
+        if not cancel_on_interrupt:
             return await self._gather()
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            if cancel_on_interrupt:
-                self.cancel(INTERRUPTED)
-            raise
+        return await wait_interruptibly(self._gather(), lambda: self.cancel(INTERRUPTED))
 
     def exceptions(self) -> list[BaseException | None]:
         """Each job's error (None where it completed), in input order."""

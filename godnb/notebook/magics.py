@@ -134,18 +134,21 @@ class Waiter:
         self.timeout = timeout
 
     async def _wait(self) -> Any:
+        __tracebackhide__ = True
         if self.handle is not None:
             return await self.handle
         await self.engine.wait_async()
         return None
 
     def __await__(self) -> Generator[Any, None, Any]:
+        __tracebackhide__ = True
         if self.timeout is None:
             return self._wait().__await__()
         return asyncio.wait_for(self._wait(), self.timeout).__await__()
 
     def result(self, timeout: float | None = None) -> Any:
         """Block until done: the job's result, or None once every job has ended."""
+        __tracebackhide__ = True
         timeout = self.timeout if timeout is None else timeout
         if self.handle is not None:
             return self.handle.result(timeout)

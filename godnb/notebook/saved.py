@@ -22,7 +22,10 @@ The rewrite is sent from a fresh context, so ipykernel stamps it with the cell r
 *now* (its process-wide parent), not with the cell that displayed the view: a headless
 run (nbclient, papermill) keeps only the messages of the cell it is executing and drops
 the rest, and JupyterLab routes a display update to the output that carries its id
-whichever cell sent it. An object that has already ended is shown static from the start.
+whichever cell sent it. A rewrite sent between two cells reaches JupyterLab but not a
+headless run, so the next cell's ``post_run_cell`` sends the final bundle once more
+(the same content: a no-op on screen) before the output is let go. An object that has
+already ended is shown static from the start.
 """
 
 from __future__ import annotations
@@ -62,7 +65,9 @@ class LiveDisplay:
         self.handle = handle
         self.owned = owned
         self.static = False  # the output holds the static bundle now
+        self.confirmed = False  # ... and that bundle was sent while a cell ran
         self.done = False
+        self._final_bundle: dict[str, Any] | None = None
         self.loop = view_loop(obj)
         self._settling = False
 
@@ -75,28 +80,34 @@ class LiveDisplay:
         assert bundle is not None
         return bundle
 
-    def settle(self) -> bool:
+    def settle(self, in_cell: bool = False) -> bool:
         """Rewrite the output if its state changed side; True once final for good.
 
-        Runs on the kernel loop's thread (it may touch the view's widgets).
+        ``in_cell``: called while a cell runs (``post_run_cell``), so a headless client
+        keeps what is sent. Runs on the kernel loop's thread (it may touch widgets).
         """
         if self.done or self._settling:
             return self.done
         self._settling = True
         try:
             final, forever = finality(self.kind, self.obj)
-            if final and not self.static:
-                if self.view is not None:
-                    self.view.flush()  # the widget's own traits show the end too
-                _update(self.handle, self.bundle())
-                self.static = True
-            elif not final and self.static and self.view is not None:
+            if final:
+                if not self.static:
+                    if self.view is not None:
+                        self.view.flush()  # the widget's own traits show the end too
+                    self._final_bundle = self.bundle()
+                    _update(self.handle, self._final_bundle)
+                    self.static, self.confirmed = True, in_cell
+                elif in_cell and not self.confirmed and self._final_bundle is not None:
+                    _update(self.handle, self._final_bundle)
+                    self.confirmed = True
+                if forever and self.confirmed:
+                    self.done = True
+                    if self.owned and self.view is not None:
+                        self.view.close()
+            elif self.static and self.view is not None:
                 _update(self.handle, self.view._repr_mimebundle_())  # live again
-                self.static = False
-            if final and forever:
-                self.done = True
-                if self.owned and self.view is not None:
-                    self.view.close()
+                self.static = self.confirmed = False
         finally:
             self._settling = False
         return self.done
@@ -144,7 +155,7 @@ def settle_all(*_args: Any) -> None:
     """Settle every followed output now (after each cell; on the kernel loop's thread)."""
     for key, entry in list(_tracked.items()):
         try:
-            if contextvars.Context().run(entry.settle):
+            if contextvars.Context().run(entry.settle, True):
                 _tracked.pop(key, None)
         except Exception:
             log.exception("godnb could not rewrite a saved view")

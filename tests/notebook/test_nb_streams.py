@@ -9,7 +9,6 @@ from contextlib import contextmanager
 
 import pytest
 
-import godnb as god
 from godnb import Engine
 from godnb.notebook import streams
 from godnb.notebook.cells import compile_cell, make_job
