@@ -18,8 +18,10 @@ __all__ = ["LOG_BOX_STYLE", "TEXT_TAIL", "format_log_html", "format_log_lines_ht
            "format_log_summary", "format_log_text"]
 
 TEXT_TAIL = 10  # lines the text/plain fallback shows (the HTML shows the snapshot's tail)
+# The box fits the snapshot's LOG_TAIL lines (12 at 1.35em) without scrolling, so the newest
+# line is in sight; it scrolls only after "show all".
 STDERR_COLOUR = "#b71c1c"
-LOG_BOX_STYLE = ("max-height:16em;overflow:auto;margin:2px 0 4px 0;padding:4px 8px;"
+LOG_BOX_STYLE = ("max-height:17em;overflow:auto;margin:2px 0 4px 0;padding:4px 8px;"
                  "background:var(--jp-layout-color2,#f5f5f5);border-radius:3px;"
                  "font-family:var(--jp-code-font-family,monospace);font-size:12px;"
                  "line-height:1.35;white-space:pre-wrap;word-break:break-all")

@@ -62,7 +62,7 @@ class LogPanel(W.VBox):
             self.layout.display = ""
         if self.showing_all:
             self.summary.value = _summary_html(format_log_summary(snapshot, snapshot.kept)
-                                               + " (all kept lines, as of 'show all')")
+                                               + ": all kept lines, as when clicked")
             return
         self.summary.value = _summary_html(format_log_summary(snapshot))
         self.box.value = _box(format_log_lines_html(snapshot.lines))

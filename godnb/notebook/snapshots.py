@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 _FINAL = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
-LOG_TAIL = 20  # newest output lines a job's view shows (h.output_text() has the rest)
+LOG_TAIL = 12  # newest output lines a job's view shows (h.output_text() has the rest)
 _job_status = attrgetter("job.status")
 _job_name = attrgetter("job.name")
 _job_updated = attrgetter("job.updated_at")
