@@ -17,11 +17,10 @@ that must stop the cell, not background jobs (cancel those with ``h.cancel()``).
 
 Output: when the parent captures a job's output (always in a kernel; see
 :mod:`godnb.execution.output`), the child routes what the job prints and logs to the
-parent over the same pipe, batched: a batch goes when it holds ``_OUT_BATCH`` characters
-or ``_OUT_INTERVAL`` seconds after the previous one (a flusher thread sends what a quiet
-job printed last), and always before the result. A chatty job costs a message per batch,
-not per print. A job killed by a timeout or cancel loses what it printed since its last
-batch.
+parent over the same pipe in batches (a :class:`~godnb.execution.output.BatchedSink`:
+64 KiB, or 0.1 s after the previous batch, a flusher thread sending what a quiet job
+printed last), and always before the result. A chatty job costs a message per batch, not
+per print. A job killed by a timeout or cancel loses what it printed since its last batch.
 
 Errors come back with the child's traceback text, attached to the re-raised exception
 as a :class:`~godnb.execution.remote.RemoteTraceback` ``__cause__`` so the user's own
@@ -52,7 +51,7 @@ from typing import Any
 from godnb.errors import WorkerDied
 from godnb.execution.context import current_run
 from godnb.execution.executor import Executor, ExecutorInfo, Run
-from godnb.execution.output import OutputSink
+from godnb.execution.output import BatchedSink, OutputSink
 from godnb.execution.output import install as install_output_router
 from godnb.execution.remote import describe, format_traceback, portable, with_remote_traceback
 
@@ -64,8 +63,6 @@ _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _PROGRESS_INTERVAL = 0.05  # seconds between progress messages from one child
 _STOP = b""  # parent -> child: exit cleanly
 _LIVENESS = 1.0  # how often a waiting side checks that the other side still exists
-_OUT_INTERVAL = 0.1  # seconds between output batches from one child
-_OUT_BATCH = 64 * 1024  # characters that make a batch go at once
 
 # Parent ends of every live pipe, so a forked child can close the ones it inherited (a pipe
 # end held open by a sibling would hide EOFs and leak descriptors into user jobs).
@@ -122,14 +119,14 @@ class _ChildRun:
         self.cancel_requested = False  # a process job is stopped by a kill, not a flag
         self._last = -1.0
         self._pending: tuple[Any, ...] | None = None
-        self._out: _ChildOutput | None = None
+        self._out: BatchedSink | None = None
         self._out_active = False
 
     def begin(self, job_id: str, attempt: int, capture: bool) -> None:
         self.job_id, self.attempt = job_id, attempt
         self._last, self._pending = -1.0, None
         if capture and self._out is None:
-            self._out = _ChildOutput(self.send)
+            self._out = BatchedSink(lambda batch: self.send(("out", batch)))
         self._out_active = capture
 
     def send(self, msg: tuple[Any, ...]) -> None:
@@ -163,64 +160,6 @@ class _ChildRun:
 
     def end(self) -> None:
         self._out_active = False
-
-
-class _ChildOutput:
-    """A process job's writes, sent to the parent as ``("out", [(stream, text), ...])``.
-
-    Consecutive writes to one stream are joined; a batch goes when it is big or old
-    enough, or when the flusher thread (started on the first write held back) finds it
-    waiting. ``flush()`` holds the lock while it sends, so batches arrive in order.
-    """
-
-    def __init__(self, send: Callable[[tuple[Any, ...]], None]) -> None:
-        self._send = send
-        self._lock = threading.Lock()
-        self._pending: list[tuple[str, list[str]]] = []
-        self._size = 0
-        self._last = 0.0
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def write(self, name: str, text: str) -> None:
-        with self._lock:
-            pending = self._pending
-            if pending and pending[-1][0] == name:
-                pending[-1][1].append(text)
-            else:
-                pending.append((name, [text]))
-            self._size += len(text)
-            due = self._size >= _OUT_BATCH or time.monotonic() - self._last >= _OUT_INTERVAL
-        if due:
-            self.flush()
-        else:
-            self._nudge()
-
-    def flush(self) -> None:
-        with self._lock:
-            if not self._pending:
-                return
-            batch = [(name, "".join(texts)) for name, texts in self._pending]
-            self._pending, self._size = [], 0
-            self._last = time.monotonic()
-            self._send(("out", batch))
-
-    def _nudge(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._flusher, daemon=True,
-                                            name="godnb-child-output")
-            self._thread.start()
-        self._wake.set()
-
-    def _flusher(self) -> None:
-        while True:
-            self._wake.wait()
-            self._wake.clear()
-            time.sleep(_OUT_INTERVAL)
-            try:
-                self.flush()
-            except OSError:  # the parent went away: the child is about to exit too
-                return
 
 
 def _child_main(conn: Connection, inherited: list[Connection]) -> None:

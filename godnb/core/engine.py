@@ -30,6 +30,7 @@ from godnb.concurrency.threads import ThreadExecutor
 from godnb.core import origin
 from godnb.core.durability import Durability
 from godnb.core.handles import INTERRUPTED, JobGroup, JobHandle, wait_interruptibly
+from godnb.core.runs import InFlight, KeyedRuns
 from godnb.core.runtime import Runtime
 from godnb.core.tasks import TaskSpec, resolve_task
 from godnb.errors import ValidationError
@@ -135,8 +136,8 @@ class Engine:
         self._rt.capture_output = capture_output
         if capture_output:
             install_output_router()
-        self._keyed: dict[str, list[JobHandle]] = {}  # key -> the latest run's jobs
-        self._inflight: dict[str, JobHandle] = {}  # cache key -> the job computing it
+        self._keyed = KeyedRuns()  # key -> the latest run's jobs
+        self._inflight = InFlight()  # cache key -> the job computing it (single flight)
         self.store = None
         self._durable: Durability | None = None
         if store is not None:
@@ -255,7 +256,7 @@ class Engine:
         if self._durable is not None and queued:
             self._durable.add(queued)
         if key is not None:
-            self._replace(key, handles)
+            self._keyed.replace(key, handles, self._rt.cancel)
         self._queue(queued, backend, group)
         if group is not None and (cached or followers):
             group._attach([h for h, _ in cached] + [h for h, _ in followers])
@@ -267,16 +268,6 @@ class Engine:
             group.handles = handles  # input order, cache hits included
         return handles
 
-    def _replace(self, key: str, handles: list[JobHandle]) -> None:
-        """Cancel the unfinished jobs of the previous run with ``key``; remember this one."""
-        previous = self._keyed.get(key)
-        self._keyed[key] = handles
-        if not previous or not handles:
-            return
-        reason = f"replaced by job {handles[0].job_id} (key {key!r})"
-        for h in previous:
-            if not h.finished:
-                self._rt.cancel(h.job_id, reason)
 
     def _queue(self, handles: list[JobHandle], backend: str, group: JobGroup | None) -> None:
         if group is not None:
@@ -321,21 +312,18 @@ class Engine:
             return True
         if self._durable is not None:  # a follower would not be in the store: just run
             return False
-        # Unlocked: a leader ending meanwhile at worst leaves a later identical job to run
-        # itself, or hands its outcome to the follower at once (add_done_callback).
-        leader = self._inflight.get(cache_key)
-        if leader is not None and not leader.finished and (key is None or leader.key != key):
-            followers.append((h, leader))  # (a leader with our key is about to be replaced)
+        leader = self._inflight.leader(cache_key, key)
+        if leader is not None:
+            followers.append((h, leader))
             return True
-        self._inflight[cache_key] = h
+        self._inflight.lead(cache_key, h)
         return False
 
     def _remember(self, h: JobHandle) -> None:
         cache_key = h.cache_key
         if cache_key is None:
             return
-        if self._inflight.get(cache_key) is h:
-            del self._inflight[cache_key]
+        self._inflight.ended(h)
         if not h.cached and h.job.status is JobStatus.COMPLETED:
             assert self.cache is not None
             self.cache.set(cache_key, h.output)

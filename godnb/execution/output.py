@@ -46,6 +46,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol, TextIO
@@ -53,8 +54,11 @@ from typing import Any, Protocol, TextIO
 from godnb.execution.context import current_run
 
 __all__ = [
+    "BATCH_CHARS",
+    "BATCH_INTERVAL",
     "MAX_CHARS",
     "MAX_LINES",
+    "BatchedSink",
     "JobOutput",
     "OutputSink",
     "capture_current",
@@ -68,6 +72,8 @@ __all__ = [
 
 MAX_LINES = 5_000      # lines a job's buffer keeps (oldest dropped first, and counted)
 MAX_CHARS = 500_000    # characters a job's buffer keeps, however long its lines are
+BATCH_INTERVAL = 0.1   # seconds between the batches of a BatchedSink
+BATCH_CHARS = 64 * 1024  # characters that make a BatchedSink send at once
 STREAMS = ("stdout", "stderr")
 
 
@@ -181,6 +187,83 @@ class JobOutput:
 
     def __repr__(self) -> str:
         return f"<JobOutput {self.lines} lines kept, {self.cut_lines} cut>"
+
+
+class BatchedSink:
+    """Writes collected and handed to ``send`` in batches: ``[(stream, text), ...]``.
+
+    For output that has to travel (a process worker's pipe): consecutive writes to one
+    stream are joined, and a batch goes when it holds ``batch_chars`` characters or
+    ``interval`` seconds after the previous one; a flusher thread, started on the first
+    write held back, sends what a quiet writer left waiting. ``flush()`` sends what is
+    waiting now (call it before anything that must arrive after the output) and holds the
+    lock while it sends, so batches arrive in order.
+    """
+
+    def __init__(self, send: Callable[[list[tuple[str, str]]], None],
+                 interval: float = BATCH_INTERVAL, batch_chars: int = BATCH_CHARS) -> None:
+        self._send = send
+        self.interval = interval
+        self.batch_chars = batch_chars
+        self._lock = threading.Lock()
+        self._pending: list[tuple[str, list[str]]] = []
+        self._size = 0
+        self._last = 0.0
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def write(self, name: str, text: str) -> None:
+        with self._lock:
+            pending = self._pending
+            if pending and pending[-1][0] == name:
+                pending[-1][1].append(text)
+            else:
+                pending.append((name, [text]))
+            self._size += len(text)
+            due = self._size >= self.batch_chars or \
+                time.monotonic() - self._last >= self.interval
+        if due:
+            self.flush()
+        else:
+            self._nudge()
+
+    def flush(self) -> None:
+        with self._lock:
+            if not self._pending:
+                return
+            batch = [(name, "".join(texts)) for name, texts in self._pending]
+            self._pending, self._size = [], 0
+            self._last = time.monotonic()
+            self._send(batch)
+
+    def _nudge(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._flusher, daemon=True,
+                                            name="godnb-output-flusher")
+            self._thread.start()
+        self._wake.set()
+
+    def close(self) -> None:
+        """Send what is waiting and stop the flusher thread (a worker process never needs
+        to: it exits)."""
+        self._closed = True
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        self.flush()
+
+    def _flusher(self) -> None:
+        while not self._closed:
+            self._wake.wait()
+            self._wake.clear()
+            if not self._closed:
+                time.sleep(self.interval)
+            try:
+                self.flush()
+            except OSError:  # the receiving end went away (a worker's parent): stop
+                return
 
 
 def cut_marker(cut: int) -> str:

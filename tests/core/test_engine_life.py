@@ -131,7 +131,7 @@ def test_a_follower_shares_the_error_and_runs_itself_if_the_leader_is_cancelled(
 
 def test_without_key_or_cache_nothing_is_tracked(eng: Engine) -> None:
     eng.map(abs, range(100)).results(timeout=10)
-    assert eng._keyed == {} and eng._inflight == {}
+    assert eng._keyed.latest == {} and eng._inflight.leaders == {}
 
 
 # -- the default engine --------------------------------------------------------------------

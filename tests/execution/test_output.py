@@ -15,7 +15,7 @@ import pytest
 
 from godnb import Engine
 from godnb.execution import output
-from godnb.execution.output import MAX_LINES, JobOutput
+from godnb.execution.output import MAX_LINES, BatchedSink, JobOutput
 from tests.execution import output_tasks as tasks
 from tests.waiting import wait_until
 
@@ -100,6 +100,27 @@ def test_a_hundred_thousand_lines_stay_bounded() -> None:
     assert out.lines == MAX_LINES and out.cut_lines == 100_000 - MAX_LINES
     assert out.text().splitlines()[-1] == f"step 99999 loss {99999 / 7:.5f}"
     assert peak < 5_000_000, f"peak {peak} bytes for a buffer capped at {MAX_LINES} lines"
+
+
+def test_a_batched_sink_joins_writes_and_sends_big_or_late_batches() -> None:
+    sent: list[list[tuple[str, str]]] = []
+    sink = BatchedSink(sent.append, interval=0.05, batch_chars=10)
+    sink.write("stdout", "abc")      # the first write is late enough: sent at once
+    sink.write("stdout", "de")
+    sink.write("stderr", "f")
+    sink.write("stdout", "g")
+    assert sent == [[("stdout", "abc")]]
+    sink.write("stdout", "0123456789")  # big enough: the whole batch goes, joined per run
+    assert sent[1] == [("stdout", "de"), ("stderr", "f"), ("stdout", "g0123456789")]
+    sink.write("stdout", "quiet")
+    assert len(sent) == 2
+    wait_until(lambda: len(sent) == 3, 2, "the flusher thread")  # sends what was left
+    assert sent[2] == [("stdout", "quiet")]
+    sink.flush()  # nothing waiting: nothing sent
+    assert len(sent) == 3
+    sink.write("stderr", "last")
+    sink.close()  # sends it, stops the flusher
+    assert sent[3] == [("stderr", "last")]
 
 
 # -- the router and the backends -----------------------------------------------------------
