@@ -20,8 +20,9 @@ import threading
 from typing import Any
 
 from godnb.core.origin import Origin, set_origin_hook
+from godnb.execution.remote import set_file_labeller
 
-__all__ = ["cell_filename", "current_cell", "install"]
+__all__ = ["cell_filename", "cell_label", "current_cell", "install"]
 
 
 def current_cell(shell: Any) -> Origin | None:
@@ -37,7 +38,8 @@ def current_cell(shell: Any) -> Origin | None:
 
 
 def install(shell: Any) -> None:
-    """Make core ask ``shell`` for the running cell at each submit (main thread only)."""
+    """Make core ask ``shell`` for the running cell at each submit (main thread only),
+    and label cell files in process jobs' tracebacks as IPython does (``Cell In[5]``)."""
     main = threading.main_thread()
 
     def origin() -> Origin | None:
@@ -46,6 +48,16 @@ def install(shell: Any) -> None:
         return current_cell(shell)
 
     set_origin_hook(origin)
+    set_file_labeller(lambda filename: cell_label(shell, filename))
+
+
+def cell_label(shell: Any, filename: str) -> str | None:
+    """``Cell In[5]`` for a file IPython compiled cell 5 into; None for any other file."""
+    format_code_name = getattr(getattr(shell, "compile", None), "format_code_name", None)
+    if format_code_name is None:
+        return None
+    label = format_code_name(filename)
+    return None if label is None else " ".join(label)
 
 
 def cell_filename(shell: Any, source: str, number: int | None) -> str | None:

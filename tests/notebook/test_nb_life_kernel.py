@@ -138,7 +138,9 @@ def test_tracebacks_show_the_users_code_not_godnbs() -> None:
         for internal in ("threads.py", "executor.py", "runtime.py", "processes.py",
                          "async_tasks.py", "in result", "in wait", "_wait_async"):
             assert internal not in tb, f"{internal} in cell {i}'s traceback:\n{tb}"
-    assert "RemoteTraceback" in error_text(nb.cells[2])
+    remote = error_text(nb.cells[2])
+    assert "RemoteTraceback" in remote
+    assert "Cell In[1], line" in remote and "ipykernel_" not in remote  # labelled as IPython
 
 
 def test_an_interrupt_cancels_the_waited_job_only_when_asked() -> None:

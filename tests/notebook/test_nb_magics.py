@@ -12,6 +12,7 @@ from IPython.core.interactiveshell import InteractiveShell
 import godnb as god
 from godnb import Engine, JobHandle, JobStatus
 from godnb.core.origin import set_origin_hook
+from godnb.execution.remote import set_file_labeller
 from godnb.notebook import job_output, load_ipython_extension, register_in_kernel, streams
 from godnb.notebook.magics import GodMagics, Waiter
 from godnb.notebook.rich import Report
@@ -26,6 +27,7 @@ def ip() -> Iterator[InteractiveShell]:
     yield shell
     streams.uninstall()  # give pytest its own capture streams back
     set_origin_hook(None)  # other tests submit from the main thread too
+    set_file_labeller(None)
 
 
 @pytest.fixture
