@@ -268,7 +268,6 @@ class Engine:
             group.handles = handles  # input order, cache hits included
         return handles
 
-
     def _queue(self, handles: list[JobHandle], backend: str, group: JobGroup | None) -> None:
         if group is not None:
             group._attach(handles)
