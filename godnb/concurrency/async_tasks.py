@@ -90,6 +90,7 @@ class AsyncExecutor(Executor, name="async"):
             self._pump()
 
     async def _work(self) -> None:
+        __tracebackhide__ = True  # IPython: a job's traceback starts at the user's function
         host = self.host
         assert host is not None
         me = asyncio.current_task()

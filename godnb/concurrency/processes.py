@@ -15,6 +15,17 @@ unknown or stale in the child, so the manager re-forks its child (which copies t
 Children ignore SIGINT: interrupting a Jupyter kernel signals its whole process group, and
 that must stop the cell, not background jobs (cancel those with ``h.cancel()``).
 
+Output: when the parent captures a job's output (always in a kernel; see
+:mod:`godnb.execution.output`), the child routes what the job prints and logs to the
+parent over the same pipe in batches (a :class:`~godnb.execution.output.BatchedSink`:
+64 KiB, or 0.1 s after the previous batch, a flusher thread sending what a quiet job
+printed last), and always before the result. A chatty job costs a message per batch, not
+per print. A job killed by a timeout or cancel loses what it printed since its last batch.
+
+Errors come back with the child's traceback text, attached to the re-raised exception
+as a :class:`~godnb.execution.remote.RemoteTraceback` ``__cause__`` so the user's own
+lines print under it; the child's own frame that called the job is left out of it.
+
 Outside an engine, :class:`~godnb.concurrency.process_pool.ProcessPool` gives a small
 futures API around a :class:`ProcessExecutor`; the pipeline uses it for chunks.
 """
@@ -40,7 +51,9 @@ from typing import Any
 from godnb.errors import WorkerDied
 from godnb.execution.context import current_run
 from godnb.execution.executor import Executor, ExecutorInfo, Run
-from godnb.execution.remote import describe, format_traceback, portable
+from godnb.execution.output import BatchedSink, OutputSink
+from godnb.execution.output import install as install_output_router
+from godnb.execution.remote import describe, format_traceback, portable, with_remote_traceback
 from godnb.utils.naming import callable_repr
 
 __all__ = ["ProcessExecutor"]
@@ -92,21 +105,41 @@ def _watch(*objs: Any) -> Callable[[float], set[int]]:
 # --------------------------------------------------------------------------------------
 
 class _ChildRun:
-    """The RunContext inside a worker process: progress goes up the pipe, throttled."""
+    """The RunContext inside a worker process: progress and output go up the pipe,
+    throttled. Every message the child sends goes through :meth:`send` (one lock: the
+    output flusher thread sends too)."""
 
-    __slots__ = ("_conn", "_last", "_pending", "attempt", "cancel_requested", "job_id")
+    __slots__ = ("_conn", "_last", "_out", "_out_active", "_pending", "_send_lock", "attempt",
+                 "cancel_requested", "job_id")
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        self._send_lock = threading.Lock()
         self.job_id = ""
         self.attempt = 0
         self.cancel_requested = False  # a process job is stopped by a kill, not a flag
         self._last = -1.0
         self._pending: tuple[Any, ...] | None = None
+        self._out: BatchedSink | None = None
+        self._out_active = False
 
-    def begin(self, job_id: str, attempt: int) -> None:
+    def begin(self, job_id: str, attempt: int, capture: bool) -> None:
         self.job_id, self.attempt = job_id, attempt
         self._last, self._pending = -1.0, None
+        if capture and self._out is None:
+            self._out = BatchedSink(lambda batch: self.send(("out", batch)))
+        self._out_active = capture
+
+    def send(self, msg: tuple[Any, ...]) -> None:
+        self.send_bytes(pickle.dumps(msg, _PROTOCOL))
+
+    def send_bytes(self, data: bytes) -> None:
+        with self._send_lock:
+            self._conn.send_bytes(data)
+
+    def output_sink(self, create: bool | None = None) -> OutputSink | None:
+        """The job's output forwarder while its output is captured (the router asks)."""
+        return self._out if self._out_active else None
 
     def report(self, done: float, total: float | None, message: str | None) -> None:
         now = time.monotonic()
@@ -114,15 +147,20 @@ class _ChildRun:
         msg = ("progress", done, total, None if message is None else str(message))
         if now - self._last >= _PROGRESS_INTERVAL:
             self._last, self._pending = now, None
-            self._conn.send_bytes(pickle.dumps(msg, _PROTOCOL))
+            self.send(msg)
         else:
             self._pending = msg  # sent by the next report after the interval, or by flush
 
     def flush(self) -> None:
-        """Send the last withheld progress message, so the final one always arrives."""
+        """Send what was withheld (output, the last progress), so the final state arrives."""
+        if self._out_active and self._out is not None:
+            self._out.flush()
         if self._pending is not None:
-            self._conn.send_bytes(pickle.dumps(self._pending, _PROTOCOL))
+            self.send(self._pending)
             self._pending = None
+
+    def end(self) -> None:
+        self._out_active = False
 
 
 def _child_main(conn: Connection, inherited: list[Connection]) -> None:
@@ -130,6 +168,7 @@ def _child_main(conn: Connection, inherited: list[Connection]) -> None:
     for c in inherited:
         c.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    install_output_router()  # a captured job's prints go to the parent, others as before
     parent = os.getppid()
     ctx = _ChildRun(conn)
     ready = _watch(conn)
@@ -148,37 +187,41 @@ def _child_main(conn: Connection, inherited: list[Connection]) -> None:
 
 def _child_run_one(conn: Connection, ctx: _ChildRun, data: bytes) -> None:
     try:
-        fn, args, kwargs, job_id, attempt = pickle.loads(data)
+        fn, args, kwargs, job_id, attempt, capture = pickle.loads(data)
     except BaseException as e:  # the work could not be loaded here: tell the parent why
         stale = isinstance(e, AttributeError) and "__main__" in str(e)
         if not stale:
             e.add_note("(raised while the worker process loaded the job's function and "
                        "arguments: they must be importable there)")
-        _send_error(conn, e, "?", "stale" if stale else "err")
+        _send_error(ctx, e, "?", "stale" if stale else "err")
         return
-    ctx.begin(job_id, attempt)
+    ctx.begin(job_id, attempt, capture)
     token = current_run.set(ctx)
     try:
         value = fn(*args, **kwargs)
     except BaseException as e:  # the job's error (SystemExit too) is data for the parent
         ctx.flush()
-        _send_error(conn, e, job_id)
+        ctx.end()
+        if e.__traceback__ is not None:  # start the traceback at the user's function
+            e.__traceback__ = e.__traceback__.tb_next
+        _send_error(ctx, e, job_id)
         return
     finally:
         current_run.reset(token)
     ctx.flush()
+    ctx.end()
     try:
         out = pickle.dumps(("ok", value), _PROTOCOL)
     except Exception as e:
         err = TypeError(f"result of job {job_id} could not be pickled: {describe(e)}; "
                         f"return plain data (numbers, strings, lists, dicts, arrays)")
         out = pickle.dumps(("err", err, format_traceback(err)), _PROTOCOL)
-    conn.send_bytes(out)
+    ctx.send_bytes(out)
 
 
-def _send_error(conn: Connection, exc: BaseException, job_id: str, kind: str = "err") -> None:
+def _send_error(ctx: _ChildRun, exc: BaseException, job_id: str, kind: str = "err") -> None:
     sendable, tb = portable(exc, job_id)
-    conn.send_bytes(pickle.dumps((kind, sendable, tb), _PROTOCOL))
+    ctx.send((kind, sendable, tb))
 
 
 # --------------------------------------------------------------------------------------
@@ -445,19 +488,20 @@ class ProcessExecutor(Executor, name="process"):
         if self._killing:  # pulled while shutdown(wait=False) runs: the host ends it
             run.cancel_requested = True
             return
+        sink = run.output_sink()  # a captured job's output comes back over the pipe
         try:
-            data = pickle.dumps((run.fn, run.args, run.kwargs, run.job_id, run.attempt),
-                                _PROTOCOL)
+            data = pickle.dumps((run.fn, run.args, run.kwargs, run.job_id, run.attempt,
+                                 sink is not None), _PROTOCOL)
         except Exception as e:
             err = _pickle_error(run, e)
             host.finish(run, error=err, tb=format_traceback(err))
             return
         if self._fork and _main_changed(slot, run.fn):
             slot.retire()  # the child's __main__ has an old or no copy of the function
-        stale = self._attempt(slot, run, data)
+        stale = self._attempt(slot, run, data, sink)
         if stale is not None and self._fork:
             slot.retire()
-            stale = self._attempt(slot, run, data)
+            stale = self._attempt(slot, run, data, sink)
         if stale is not None:
             exc, tb = stale
             how = ("a fresh worker could not load it either" if self._fork else
@@ -467,7 +511,8 @@ class ProcessExecutor(Executor, name="process"):
                          f"defined in __main__ that the worker process lacks; {how}")
             host.finish(run, error=exc, tb=tb)
 
-    def _attempt(self, slot: _Slot, run: Run, data: bytes) -> tuple[Any, str] | None:
+    def _attempt(self, slot: _Slot, run: Run, data: bytes, sink: OutputSink | None
+                 ) -> tuple[Any, str] | None:
         """Send the work and relay until it ends; return (error, tb) if the child's
         ``__main__`` lacked something the work refers to."""
         host = self.host
@@ -492,9 +537,10 @@ class ProcessExecutor(Executor, name="process"):
         except OSError:
             self._lost(slot, run)
             return None
-        return self._relay(slot, run, conn)
+        return self._relay(slot, run, conn, sink)
 
-    def _relay(self, slot: _Slot, run: Run, conn: Connection) -> tuple[Any, str] | None:
+    def _relay(self, slot: _Slot, run: Run, conn: Connection, sink: OutputSink | None
+               ) -> tuple[Any, str] | None:
         host = self.host
         assert host is not None
         proc, watch, fd = slot.proc, slot.watch, conn.fileno()
@@ -519,6 +565,11 @@ class ProcessExecutor(Executor, name="process"):
                 if not run.cancel_requested:
                     host.progress(run, msg[1], msg[2], msg[3])
                 continue
+            if kind == "out":
+                if sink is not None:
+                    for name, text in msg[1]:
+                        sink.write(name, text)
+                continue
             self._release(slot)
             if kind == "stale":
                 return msg[1], msg[2]
@@ -526,7 +577,8 @@ class ProcessExecutor(Executor, name="process"):
                 if kind == "ok":
                     host.finish(run, value=msg[1])
                 else:
-                    host.finish(run, error=msg[1], tb=msg[2] or format_traceback(msg[1]))
+                    host.finish(run, error=with_remote_traceback(msg[1], msg[2]),
+                                tb=msg[2] or format_traceback(msg[1]))
             return None
 
     def _release(self, slot: _Slot) -> None:

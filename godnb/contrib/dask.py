@@ -45,6 +45,10 @@ What Dask can not do, and what godnb does instead:
   notebook functions work); modules they import must be installed on the workers.
 - ``workers`` is fixed when the engine starts: a cluster that scales later keeps the same
   number of tasks in flight unless you pass ``workers=`` yourself.
+- **Output is not captured.** What a Dask task prints or logs stays with its worker (the
+  worker's stdout and logs; with an in-process ``LocalCluster(processes=False)``, the
+  kernel's streams, so in a notebook whichever cell runs). ``h.output_text()`` of a Dask
+  job is empty; send results back, or log to a file, to keep them.
 
 For parallel pipeline stages, ``Pipeline.map(fn, backend="dask")`` runs chunks on the
 current client (:class:`DaskPipelineBackend`); :func:`dask_map_chunks` maps a function

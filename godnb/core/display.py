@@ -14,8 +14,9 @@ import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
-__all__ = ["INSTALL_HINT", "Shown", "mimebundle", "register_view", "set_renderer",
-           "set_shower", "set_view_loader", "show", "view", "view_names"]
+__all__ = ["INSTALL_HINT", "Shown", "ipython_display", "mimebundle", "register_view",
+           "set_displayer", "set_renderer", "set_shower", "set_view_loader", "show", "view",
+           "view_names"]
 
 INSTALL_HINT = 'live views need ipywidgets: pip install "godnb[notebook]"'
 
@@ -33,6 +34,9 @@ class Shown(Protocol):
 
     def close(self) -> None:
         """Show the final state; the live view gives way to its static text and HTML."""
+
+
+_displayer: Callable[[Any], None] | None = None
 
 
 def set_renderer(renderer: Callable[[Any], dict[str, Any] | None] | None) -> None:
@@ -66,6 +70,28 @@ def show(obj: Any) -> Shown | None:
             return None  # no frontend can be attached without IPython
         _loader()  # the notebook layer installs the shower on import
     return _shower(obj) if _shower is not None else None
+
+
+def set_displayer(displayer: Callable[[Any], None] | None) -> None:
+    """Install the function that shows an object in IPython (``_ipython_display_``)."""
+    global _displayer
+    _displayer = displayer
+
+
+def ipython_display(obj: Any) -> None:
+    """What ``_ipython_display_`` of a handle, group, engine or pipeline does.
+
+    IPython calls that method instead of building a bundle, for a cell's last expression
+    and for ``display(obj)``. The notebook layer's displayer shows the live view under a
+    display id and rewrites it with its final state once the object ends, so a saved
+    notebook shows the outcome, not a frozen "running". Only IPython calls this, so the
+    notebook layer (which needs IPython) can always be loaded here.
+    """
+    if _displayer is None and _loader is not None:
+        _loader()
+    if _displayer is None:
+        raise RuntimeError("no IPython displayer installed: import godnb.notebook")
+    _displayer(obj)
 
 
 def mimebundle(obj: Any) -> dict[str, Any] | None:

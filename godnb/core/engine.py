@@ -27,14 +27,17 @@ from pydantic import BaseModel, ConfigDict
 from godnb.concurrency.async_tasks import AsyncExecutor
 from godnb.concurrency.inline import InlineExecutor
 from godnb.concurrency.threads import ThreadExecutor
+from godnb.core import origin
 from godnb.core.durability import DEFAULT_MAX_LAG, Durability
-from godnb.core.handles import JobGroup, JobHandle
+from godnb.core.handles import INTERRUPTED, JobGroup, JobHandle, wait_interruptibly
 from godnb.core.resume import RecoveryStats
+from godnb.core.runs import InFlight, KeyedRuns
 from godnb.core.runtime import Runtime
 from godnb.core.tasks import TaskSpec, resolve_task
 from godnb.errors import ValidationError
 from godnb.execution.executor import Executor, ExecutorInfo
 from godnb.execution.loop import EngineLoop
+from godnb.execution.output import install as install_output_router
 from godnb.models.events import JobEvent
 from godnb.models.job import JSON_SCALAR_TYPES, Job, JobStatus, validate_payload
 from godnb.utils.cache import Cache, make_key
@@ -49,7 +52,7 @@ if TYPE_CHECKING:
 __all__ = ["Engine", "EngineStats", "JobBuilder", "default_engine", "set_default_engine"]
 
 OPTION_NAMES = frozenset({"priority", "retries", "timeout", "backend", "group", "name",
-                          "tags", "cache"})
+                          "tags", "cache", "key"})
 _engine_ids = itertools.count(1)
 
 
@@ -109,6 +112,19 @@ class Engine:
             (an attempt itself may wait up to the store's own lock timeout, 10 s for
             SQLite); what is still unwritten then is warned about and listed in
             :attr:`unwritten`.
+        capture_output: keep what each job prints and logs for ``h.output_text()`` instead
+            of letting it reach the screen. None (default): only where the notebook layer
+            turned capture on, i.e. in a Jupyter kernel (see :mod:`godnb.execution.output`).
+        default: become the default engine (``god.default_engine()``, what ``god.submit``
+            and the ``%god`` magics use). None (default): only if no live default was set
+            yet, so the first engine made in a session drives the magics;
+            ``god.set_default_engine`` still overrides. True: always; False: never.
+
+    Keyed runs: ``submit(..., key="sweep")`` (and ``map``, ``.key()``) cancels this
+    engine's unfinished jobs of an earlier run with the same key, so re-running a cell
+    replaces its jobs instead of doubling them ("the latest run wins"). Single flight: a
+    ``cache=True`` job identical to one still pending or running does not run; it ends
+    with that job's result or error (a cache hit in ``eng.profile()``).
     """
 
     def __init__(self, threads: int | None = None, processes: int | None = None, *,
@@ -118,7 +134,8 @@ class Engine:
                  keep_finished: int = 10_000, mp_context: str | None = None,
                  name: str | None = None, poll_interval: float = 0.25,
                  resume: bool = True, retry_interrupted: bool = False,
-                 max_lag: int = DEFAULT_MAX_LAG, flush_timeout: float = 30.0) -> None:
+                 max_lag: int = DEFAULT_MAX_LAG, flush_timeout: float = 30.0,
+                 capture_output: bool | None = None, default: bool | None = None) -> None:
         if on_full not in ("block", "reject"):
             raise ValueError(f"on_full must be 'block' or 'reject', got {on_full!r}")
         if max_pending is not None and max_pending < 1:
@@ -138,6 +155,11 @@ class Engine:
         self._rt = Runtime(pool, loop=self._loop, max_pending=max_pending, on_full=on_full,
                            keep_finished=keep_finished)
         self._rt.on_final.append(self._remember)
+        self._rt.capture_output = capture_output
+        if capture_output:
+            install_output_router()
+        self._keyed = KeyedRuns()  # key -> the latest run's jobs
+        self._inflight = InFlight()  # cache key -> the job computing it (single flight)
         self.store = None
         self._durable: Durability | None = None
         if store is not None:
@@ -147,6 +169,8 @@ class Engine:
                                        resume=resume, retry_interrupted=retry_interrupted)
             self.store = self._durable.store
         _live_engines.add(self)
+        if default is not False:
+            _offer_default(self, force=bool(default))
 
     @staticmethod
     def _executors(threads: int | None, processes: int | None, async_limit: int,
@@ -171,14 +195,17 @@ class Engine:
                retries: int | RetryPolicy | None = None, timeout: float | None = None,
                backend: str | None = None, group: str | None = None, name: str | None = None,
                tags: Iterable[str] | None = None, cache: bool | None = None,
-               **kwargs: Any) -> JobHandle:
+               key: str | None = None, **kwargs: Any) -> JobHandle:
         """Run ``fn(*args, **kwargs)`` as a job; returns its handle at once.
 
         ``fn`` is a callable, a registered task name or ``"module:function"``. The reserved
-        keywords set job options; every other keyword goes to ``fn``.
+        keywords set job options; every other keyword goes to ``fn``. ``key``: cancel this
+        engine's unfinished jobs submitted earlier with the same key (they end cancelled,
+        "replaced by job X (key 'k')"); ``cache=True``: reuse an earlier identical call's
+        result, or share the one still running.
         """
         options = dict(priority=priority, retries=retries, timeout=timeout, backend=backend,
-                       group=group, name=name, tags=tags, cache=cache)
+                       group=group, name=name, tags=tags, cache=cache, key=key)
         return self._submit(fn, [(args, kwargs)], options)[0]
 
     def job(self, fn: Callable[..., Any] | str, /, *args: Any, **kwargs: Any) -> JobBuilder:
@@ -194,15 +221,17 @@ class Engine:
             priority: int | None = None, retries: int | RetryPolicy | None = None,
             timeout: float | None = None, backend: str | None = None,
             group: str | None = None, name: str | None = None,
-            tags: Iterable[str] | None = None, cache: bool | None = None) -> JobGroup:
+            tags: Iterable[str] | None = None, cache: bool | None = None,
+            key: str | None = None) -> JobGroup:
         """One job per item (``fn(item)``, or ``fn(a, b)`` over several iterables).
 
-        The whole batch is queued (and, with a store, committed) at once.
+        The whole batch is queued (and, with a store, committed) at once. With ``key``,
+        the unfinished jobs of an earlier run with that key are cancelled.
         """
         if not iterables:
             raise TypeError("map() needs at least one iterable of arguments")
         options = dict(priority=priority, retries=retries, timeout=timeout, backend=backend,
-                       group=group, name=name, tags=tags, cache=cache)
+                       group=group, name=name, tags=tags, cache=cache, key=key)
         jobs = JobGroup(name=name or callable_name(fn))
         with gc_paused():
             calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
@@ -217,6 +246,10 @@ class Engine:
             raise RuntimeError("engine is shut down; create a new Engine to submit jobs")
         spec = resolve_task(fn)
         opts = _merge_options(spec, options)
+        key = opts["key"]
+        hook = origin.hook_slot[0]  # once per call, never per job of a map
+        cell = origin.current_origin() if hook is not None else None
+        opts["cell"], opts["cell_id"] = cell if cell is not None else (None, None)
         backend = self._pick_backend(spec, opts.pop("backend"))
         policy = opts.pop("retries")
         retries = policy.max_retries if isinstance(policy, RetryPolicy) else (policy or 0)
@@ -230,6 +263,7 @@ class Engine:
         queued: list[JobHandle] = []
         cached: list[tuple[JobHandle, Any]] = []
         start = len(group.handles) if group is not None else 0  # a group may grow
+        followers: list[tuple[JobHandle, JobHandle]] = []  # (job, identical one in flight)
         template = self._template(task, calls[0], opts, retries, policy, backend, use_cache)
         # A big map of a live callable starts running while the rest is still being built:
         # its payloads can not fail validation halfway. Named tasks (JSON checks), cached
@@ -241,18 +275,22 @@ class Engine:
             if isinstance(policy, RetryPolicy):
                 h.policy = policy
             handles.append(h)
-            if not (use_cache and self._cache_hit(h, spec, cached)):
+            if not (use_cache and self._cache_hit(h, spec, cached, followers, key)):
                 queued.append(h)
                 if stream and len(queued) >= _CHUNK:
                     self._queue(queued, backend, group)
                     queued = []
         if self._durable is not None and queued:
             self._durable.add(queued)
+        if key is not None:
+            self._keyed.replace(key, handles, self._rt.cancel)
         self._queue(queued, backend, group)
-        if group is not None and cached:
-            group._attach([h for h, _ in cached])
+        if group is not None and (cached or followers):
+            group._attach([h for h, _ in cached] + [h for h, _ in followers])
         for h, value in cached:
             self._rt.complete_cached(h, value)
+        for h, leader in followers:
+            self._rt.follow(h, leader, backend)
         if group is not None:  # input order, cache hits included
             if start:
                 group.handles[start:] = handles  # a group that grows (an executor's)
@@ -277,7 +315,7 @@ class Engine:
         backoff = policy.backoff if isinstance(policy, RetryPolicy) else 0.0
         key = (task if isinstance(task, str) else id(task), retries, backoff, backend,
                use_cache, opts["priority"], opts["group"], opts["name"], opts["timeout"],
-               tuple(opts["tags"]))
+               tuple(opts["tags"]), opts["key"], opts["cell"], opts["cell_id"])
         entry = self._templates.get(key)
         if entry is not None and (isinstance(task, str) or entry[1]() is task):
             return entry[0]
@@ -295,22 +333,35 @@ class Engine:
         self._templates[key] = (template, _task_ref(task))
         return template
 
-    def _cache_hit(self, h: JobHandle, spec: TaskSpec,
-                   cached: list[tuple[JobHandle, Any]]) -> bool:
+    def _cache_hit(self, h: JobHandle, spec: TaskSpec, cached: list[tuple[JobHandle, Any]],
+                   followers: list[tuple[JobHandle, JobHandle]], key: str | None) -> bool:
+        """True if ``h`` need not run: its result is cached, or an identical job is in
+        flight (single flight: ``h`` will end with that job's outcome)."""
         cache = self.cache
         if cache is None:
             cache = self.cache = Cache(maxsize=10_000)
-        h.cache_key = make_key(spec.name, h.args, h.kwargs)
-        hit = cache.get(h.cache_key, _MISS)
-        if hit is _MISS:
+        h.cache_key = cache_key = make_key(spec.name, h.args, h.kwargs)
+        hit = cache.get(cache_key, _MISS)
+        if hit is not _MISS:
+            cached.append((h, hit))
+            return True
+        if self._durable is not None:  # a follower would not be in the store: just run
             return False
-        cached.append((h, hit))
-        return True
+        leader = self._inflight.leader(cache_key, key)
+        if leader is not None:
+            followers.append((h, leader))
+            return True
+        self._inflight.lead(cache_key, h)
+        return False
 
     def _remember(self, h: JobHandle) -> None:
-        if h.cache_key is not None and not h.cached and h.job.status is JobStatus.COMPLETED:
+        cache_key = h.cache_key
+        if cache_key is None:
+            return
+        self._inflight.ended(h)
+        if not h.cached and h.job.status is JobStatus.COMPLETED:
             assert self.cache is not None
-            self.cache.set(h.cache_key, h.output)
+            self.cache.set(cache_key, h.output)
 
     def _pick_backend(self, spec: TaskSpec, backend: str | None) -> str:
         if backend is None:
@@ -343,9 +394,9 @@ class Engine:
         with self._rt.lock:
             return self._rt.top_pending(n)
 
-    def cancel(self, job_id: str) -> bool:
+    def cancel(self, job_id: str, reason: str | None = None) -> bool:
         """Cancel a job by id; False if it ended already or is unknown."""
-        if self._rt.cancel(job_id):
+        if self._rt.cancel(job_id, reason):
             return True
         return self._durable is not None and self._durable.cancel_elsewhere(job_id)
 
@@ -457,22 +508,43 @@ class Engine:
         return () if self._durable is None else self._durable.unwritten
 
     # -- waiting and closing -------------------------------------------------------------
-    def wait(self, timeout: float | None = None) -> bool:
+    def wait(self, timeout: float | None = None, *, cancel_on_interrupt: bool = False) -> bool:
         """Block until every job this engine knows of has ended (True) or timeout (False).
 
         With a store (and ``resume``), also until the store holds no job this engine can
         run: jobs are claimed from it meanwhile, and each adopted job is waited for too.
+        ``cancel_on_interrupt=True``: a KeyboardInterrupt (Ctrl-C, a kernel interrupt)
+        while waiting cancels every unfinished job, then propagates. Without it the wait
+        stops and the jobs keep running.
         """
-        if self._durable is not None:
-            return self._durable.wait(timeout)
-        return self._rt.wait_idle(timeout)
+        __tracebackhide__ = True
+        try:
+            if self._durable is not None:
+                return self._durable.wait(timeout)
+            return self._rt.wait_idle(timeout)
+        except KeyboardInterrupt:
+            if cancel_on_interrupt:
+                self._cancel_unfinished()
+            raise
 
-    async def wait_async(self) -> None:
-        """Wait, without blocking the loop, as :meth:`wait` does."""
-        if self._durable is not None:
-            await self._durable.wait_async()
-        else:
-            await self._rt.wait_idle_async()
+    async def wait_async(self, *, cancel_on_interrupt: bool = False) -> None:
+        """Wait, without blocking the loop, as :meth:`wait` does.
+
+        In a notebook an interrupt cancels the awaiting cell's task (when the loop next
+        wakes); the jobs keep running unless ``cancel_on_interrupt=True``, which keeps the
+        loop waking so the interrupt lands at once, and cancels every unfinished job.
+        """
+        waiting = (self._durable.wait_async() if self._durable is not None
+                   else self._rt.wait_idle_async())
+        if not cancel_on_interrupt:
+            await waiting
+            return
+        await wait_interruptibly(waiting, self._cancel_unfinished)
+
+    def _cancel_unfinished(self) -> int:
+        with self._rt.lock:
+            ids = list(self._rt.active)
+        return sum(1 for job_id in ids if self._rt.cancel(job_id, INTERRUPTED))
 
     def shutdown(self, wait: bool = True, timeout: float | None = None, *,
                  release: bool = False) -> None:
@@ -552,6 +624,11 @@ class Engine:
 
         return mimebundle(self)
 
+    def _ipython_display_(self) -> None:
+        from godnb.core.display import ipython_display
+
+        ipython_display(self)
+
 
 class JobBuilder:
     """Fluent job options: ``eng.job(fn, x).priority(5).retries(3).on("process").submit()``."""
@@ -604,6 +681,10 @@ class JobBuilder:
     def cache(self, enabled: bool = True) -> JobBuilder:
         """Reuse the result of an earlier identical call from the engine's cache."""
         return self._set(cache=enabled)
+
+    def key(self, key: str) -> JobBuilder:
+        """Replace the unfinished jobs of an earlier run with this key (the latest wins)."""
+        return self._set(key=key)
 
     def submit(self) -> JobHandle:
         """Queue the job; returns its handle."""
@@ -706,12 +787,26 @@ _live_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def default_engine() -> Engine:
-    """The engine used by ``god.submit``, ``god.map`` and ``%god``; made on first use."""
+    """The engine used by ``god.submit``, ``god.map`` and ``%god``.
+
+    The first :class:`Engine` made while no live default is set becomes the default
+    (``Engine(default=False)`` opts out), so after ``eng = god.Engine(...)`` the magics
+    drive ``eng``; :func:`set_default_engine` replaces it. With none, an engine named
+    ``"default"`` is made on first use. A default that was shut down is replaced.
+    """
     with _default_lock:
         eng = _default[0]
         if eng is None or eng.closed:
-            eng = _default[0] = Engine(name="default")
+            eng = _default[0] = Engine(name="default", default=False)
         return eng
+
+
+def _offer_default(engine: Engine, force: bool) -> None:
+    """A new engine becomes the default if forced or if no live default is set."""
+    with _default_lock:
+        current = _default[0]
+        if force or current is None or current.closed:
+            _default[0] = engine
 
 
 def set_default_engine(engine: Engine | None) -> Engine | None:

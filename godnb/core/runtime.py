@@ -32,6 +32,7 @@ from godnb.errors import (
 )
 from godnb.execution.executor import Executor, Run
 from godnb.execution.loop import EngineLoop, running_loop
+from godnb.execution.output import JobOutput, capture_default
 from godnb.execution.remote import exception_message, format_traceback
 from godnb.models.events import EventKind, JobEvent
 from godnb.models.job import Job, JobStatus, Progress, utcnow
@@ -97,6 +98,9 @@ class Runtime:
         # Set by a submitter that found the lock taken (a hint: no lock guards it).
         self.submitter_waiting = False
         self.on_final: list[Callable[[JobHandle], Any]] = []  # e.g. the result cache
+        # Capture each job's prints and log records (see godnb.execution.output): True,
+        # False, or None to follow the process-wide default (on in a kernel).
+        self.capture_output: bool | None = None
         for name, executor in executors.items():
             executor.start(self, name)
 
@@ -229,6 +233,29 @@ class Runtime:
         """Wake every worker blocked in ``next_run(backend)`` (they get None if idle)."""
         self.schedulers[backend].wake()
 
+    def captures(self) -> bool:
+        """True when this engine's jobs have their output captured by default."""
+        flag = self.capture_output
+        return capture_default() if flag is None else flag
+
+    def output_for(self, run: Run, create: bool | None = None) -> JobOutput | None:
+        """The buffer of ``run``'s job, made on its first captured write.
+
+        Runs on every write inside a job (the router asks), so it reads without the lock:
+        two dict lookups and an attribute. The buffer is made once, under the lock; a job
+        that was never captured and never printed costs nothing.
+        """
+        handle = self.active.get(run.job_id) or self.recent.get(run.job_id)
+        if handle is None:
+            return None
+        out = handle.captured
+        if out is None and (create or (create is None and self.captures())):
+            with self.lock:
+                out = handle.captured
+                if out is None:
+                    out = handle.captured = JobOutput()
+        return out
+
     def progress(self, run: Run, done: float, total: float | None, message: str | None) -> None:
         handle = self.active.get(run.job_id)
         if handle is None or run.ended:
@@ -305,6 +332,44 @@ class Runtime:
             self._final(handle, _COMPLETED)
         self.profile.record(handle.job.task_name, ok=True, run_time=0.0, cache_hit=True)
 
+    def follow(self, handle: JobHandle, leader: JobHandle, backend: str) -> None:
+        """Let ``handle`` end as ``leader`` ends, without running (single-flight caching).
+
+        ``handle`` is an identical call submitted with ``cache=True`` while ``leader`` was
+        still pending or running: it counts as pending until then, and takes the leader's
+        result or error (a cache hit in the profile). If the leader is cancelled, the
+        follower is queued to run on its own.
+        """
+        with self.lock:
+            self.active[handle.job_id] = handle
+            self.counts[_PENDING] += 1
+            self.submitted += 1
+            if self.hub.active:
+                self._emit(handle, EventKind.SUBMITTED)
+        leader.add_done_callback(lambda done: self._settle_follower(handle, done, backend))
+
+    def _settle_follower(self, handle: JobHandle, leader: JobHandle, backend: str) -> None:
+        with self.lock:
+            if handle.finished:
+                return  # cancelled while it waited
+            status = leader.job.status
+            if status is _CANCELLED:
+                self.schedulers[backend].submit(handle)
+            elif status is _COMPLETED:
+                handle.output = leader.output
+                handle.cached = True
+                self._final(handle, _COMPLETED)
+            else:
+                handle.errors = list(leader.errors)
+                handle.error = leader.error
+                handle.job.record_error(leader.job.error)
+                self._final(handle, _FAILED)
+        if status is _CANCELLED:
+            self.executors[backend].wake()
+        else:
+            self.profile.record(handle.job.task_name, ok=status is _COMPLETED, run_time=0.0,
+                                cache_hit=True)
+
     # -- failures, retries, timeouts, cancels ------------------------------------------
     def _attempt_failed(self, handle: JobHandle, run: Run, error: BaseException,
                         tb: str | None, elapsed: float) -> None:
@@ -366,12 +431,18 @@ class Runtime:
             if not handle.finished:
                 self._attempt_failed(handle, run, error, "", elapsed)
 
-    def cancel(self, job_id: str) -> bool:
-        """Cancel a pending or running job; False if it ended already or is unknown."""
+    def cancel(self, job_id: str, reason: str | None = None) -> bool:
+        """Cancel a pending or running job; False if it ended already or is unknown.
+
+        ``reason`` (e.g. "replaced by job X (key 'sweep')") is kept as the job's error
+        text, so its view and the :class:`JobCancelled` raised when it is awaited say why.
+        """
         with self.lock:
             handle = self.active.get(job_id)
             if handle is None or handle.finished:
                 return False
+            if reason is not None:
+                handle.job.record_error(reason)
             run = handle.run
             if handle.job.status is _PENDING:
                 self.schedulers[handle.job.backend or "thread"].cancel(job_id)

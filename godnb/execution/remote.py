@@ -16,11 +16,40 @@ Example:
 from __future__ import annotations
 
 import pickle
+import re
 import traceback
+from collections.abc import Callable
 from types import TracebackType
 
 __all__ = ["RemoteTraceback", "describe", "exception_message", "format_traceback", "portable",
-           "with_remote_traceback"]
+           "set_file_labeller", "with_remote_traceback"]
+
+_FRAME = re.compile(r'^(\s*)File "([^"]+)", line (\d+)', re.MULTILINE)
+_labeller: list[Callable[[str], str | None] | None] = [None]
+
+
+def set_file_labeller(labeller: Callable[[str], str | None] | None) -> None:
+    """Install how a remote traceback names a source file (None: as written).
+
+    In a kernel the notebook layer labels the files IPython compiled cells into
+    (``Cell In[5]``), as IPython does for local tracebacks; other files keep their path.
+    """
+    _labeller[0] = labeller
+
+
+def _label_files(tb: str) -> str:
+    labeller = _labeller[0]
+    if labeller is None:
+        return tb
+
+    def label(m: re.Match[str]) -> str:
+        try:
+            name = labeller(m.group(2))
+        except Exception:  # a label is cosmetic: never lose the traceback over it
+            name = None
+        return m.group(0) if name is None else f"{m.group(1)}{name}, line {m.group(3)}"
+
+    return _FRAME.sub(label, tb)
 
 #: What stands for the message of an exception whose ``__str__`` raises (as ``traceback``
 #: prints it).
@@ -109,5 +138,5 @@ def _unsendable(exc: BaseException) -> str | None:
 def with_remote_traceback(exc: BaseException, tb: str | None) -> BaseException:
     """Attach the worker's traceback text as ``exc.__cause__`` (unless it has a cause)."""
     if tb and exc.__cause__ is None:
-        exc.__cause__ = RemoteTraceback(tb)
+        exc.__cause__ = RemoteTraceback(_label_files(tb))
     return exc

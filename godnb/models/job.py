@@ -245,6 +245,12 @@ class Job(GodnbModel):
     attempts: int = Field(default=0, ge=0)
     tags: tuple[str, ...] = ()
     cache: bool = False
+    # Where a job came from and what it replaces: the notebook cell that submitted it
+    # (its In[n] number and, when the front end sends one, its cell id), and the key of a
+    # run the latest of which wins (``submit(..., key=...)``). Kept in memory only.
+    key: str | None = Field(default=None, min_length=1, max_length=256)
+    cell: int | None = None
+    cell_id: str | None = None
     progress: Progress | None = None
     error: str | None = None
     created_at: datetime = Field(default_factory=utcnow)

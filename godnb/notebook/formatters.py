@@ -13,6 +13,7 @@ from html import escape
 
 from godnb.dataflow.profile import STAGE_COLUMNS, StageProfile, format_stage_table, stage_cells
 from godnb.models.job import JobStatus
+from godnb.notebook.logpanel import format_log_html, format_log_text
 from godnb.notebook.snapshots import (
     EngineSnapshot,
     GroupSnapshot,
@@ -39,6 +40,7 @@ __all__ = [
     "format_profile_text",
     "format_queue_html",
     "format_queue_text",
+    "cell_label",
     "group_label_html",
     "job_label_html",
     "stage_label_html",
@@ -110,6 +112,8 @@ def format_job_text(s: JobSnapshot) -> str:
         line += f" - {s.message}"
     if s.error:
         line += f"\n  error: {s.error}"
+    if s.output is not None:
+        line += "\n" + format_log_text(s.output)
     return line
 
 
@@ -126,9 +130,10 @@ def job_label_html(s: JobSnapshot) -> str:
 
 def format_job_html(s: JobSnapshot) -> str:
     """A static bar (for nbconvert, GitHub, untrusted notebooks) with the same facts."""
+    log = "" if s.output is None else format_log_html(s.output)
     return (f'<div class="godnb godnb-job" data-status="{s.status.value}" '
             f'style="{_FONT};line-height:1.8"><b>{escape(s.name)}</b> '
-            f"{_bar_html(s.fraction, COLOURS[s.status])} {job_label_html(s)}</div>")
+            f"{_bar_html(s.fraction, COLOURS[s.status])} {job_label_html(s)}{log}</div>")
 
 
 # -- groups ----------------------------------------------------------------------------------
@@ -181,7 +186,8 @@ def format_group_html(s: GroupSnapshot) -> str:
 
 
 # -- the queue -------------------------------------------------------------------------------
-_QUEUE_COLUMNS = ("job", "name", "priority", "group", "status", "progress", "age")
+_QUEUE_COLUMNS = ("job", "name", "cell", "priority", "group", "status", "progress", "age")
+_STATUS_COLUMN = _QUEUE_COLUMNS.index("status")
 
 
 def _queue_cells(s: QueueSnapshot) -> list[list[str]]:
@@ -189,9 +195,14 @@ def _queue_cells(s: QueueSnapshot) -> list[list[str]]:
     for r in s.rows:
         progress = "-" if r.total is None and not r.done else \
             f"{_num(r.done)}/{_num(r.total)}"
-        cells.append([r.job_id, r.name, str(r.priority), r.group, r.status.value, progress,
-                      format_duration(r.age)])
+        cells.append([r.job_id, r.name, cell_label(r.cell), str(r.priority), r.group,
+                      r.status.value, progress, format_duration(r.age)])
     return cells
+
+
+def cell_label(cell: int | None) -> str:
+    """``In[10]`` for the cell a job came from, ``-`` when it did not come from one."""
+    return "-" if cell is None else f"In[{cell}]"
 
 
 def _queue_header(s: QueueSnapshot) -> str:
@@ -218,7 +229,7 @@ def format_queue_html(s: QueueSnapshot) -> str:
     body = []
     for r, cells in zip(s.rows, _queue_cells(s), strict=True):
         tds = [f'<td style="{cell}">{escape(c)}</td>' for c in cells]
-        tds[4] = f'<td style="{cell}">{_status_html(r.status)}</td>'
+        tds[_STATUS_COLUMN] = f'<td style="{cell}">{_status_html(r.status)}</td>'
         body.append(f'<tr style="height:{ROW_PX}px">{"".join(tds)}</tr>')
     if not body:
         body.append(f'<tr><td colspan="{len(_QUEUE_COLUMNS)}" style="{cell}">'

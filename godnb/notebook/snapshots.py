@@ -19,13 +19,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from godnb.core.handles import JobGroup, JobHandle
+from godnb.core.handles import JobGroup, JobHandle, cancel_reason
 from godnb.models.job import JobStatus
 
 __all__ = [
     "EngineSnapshot",
     "GroupSnapshot",
     "JobSnapshot",
+    "OutputSnapshot",
     "PipelineSnapshot",
     "QueueRow",
     "QueueSnapshot",
@@ -37,11 +38,13 @@ __all__ = [
     "snapshot_engine",
     "snapshot_group",
     "snapshot_job",
+    "snapshot_output",
     "snapshot_pipeline",
     "snapshot_queue",
 ]
 
 _FINAL = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+LOG_TAIL = 12  # newest output lines a job's view shows (h.output_text() has the rest)
 _job_status = attrgetter("job.status")
 _job_name = attrgetter("job.name")
 _job_updated = attrgetter("job.updated_at")
@@ -49,6 +52,20 @@ _job_updated = attrgetter("job.updated_at")
 
 class _Snapshot(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+
+class OutputSnapshot(_Snapshot):
+    """The newest lines a job printed or logged (its view's log panel)."""
+
+    lines: list[tuple[str, str]] = Field(default_factory=list)  # (stream, text), oldest first
+    kept: int = 0   # lines the job's buffer holds (h.output_text() returns them)
+    cut: int = 0    # older lines the buffer dropped
+    total: int = 0  # lines written in all
+
+    @property
+    def hidden(self) -> int:
+        """Lines written but not in ``lines``: kept ones left out of the view, and cut ones."""
+        return self.total - len(self.lines)
 
 
 class JobSnapshot(_Snapshot):
@@ -67,6 +84,8 @@ class JobSnapshot(_Snapshot):
     priority: int = 0
     group: str = "default"
     backend: str | None = None
+    cell: int | None = None                # In[n] of the cell that submitted it
+    output: OutputSnapshot | None = None   # the newest lines it printed, if captured
 
     @property
     def fraction(self) -> float | None:
@@ -132,6 +151,7 @@ class QueueRow(_Snapshot):
     done: float = 0.0
     total: float | None = None
     age: float = 0.0  # seconds since submit
+    cell: int | None = None  # In[n] of the cell that submitted it
 
     @property
     def fraction(self) -> float | None:
@@ -196,6 +216,15 @@ class PipelineSnapshot(_Snapshot):
 
 
 # -- jobs -------------------------------------------------------------------------------
+def snapshot_output(handle: JobHandle, tail: int = LOG_TAIL) -> OutputSnapshot | None:
+    """The newest ``tail`` lines of a job's captured output; None if it printed nothing."""
+    out = handle.captured
+    if out is None or not out.total_lines:
+        return None
+    return OutputSnapshot(lines=out.tail(tail), kept=out.lines, cut=out.cut_lines,
+                          total=out.total_lines)
+
+
 def snapshot_job(handle: JobHandle, now: float | None = None) -> JobSnapshot:
     """Read one handle. ``now`` is a ``time.monotonic()`` reading (the engine's clock)."""
     job = handle.job
@@ -213,10 +242,14 @@ def snapshot_job(handle: JobHandle, now: float | None = None) -> JobSnapshot:
         error = str(handle.errors[-1]) if handle.errors else (job.error or "failed")
     reported = job.progress is not None  # a rate only for jobs that report progress
     rate = progress.done / elapsed if reported and elapsed and progress.done > 0 else None
+    message = progress.message
+    if status is JobStatus.CANCELLED:
+        message = cancel_reason(handle) or message  # e.g. "replaced by job X (key 'k')"
     return JobSnapshot(job_id=handle.job_id, name=handle.name, status=status,
-                       done=progress.done, total=progress.total, message=progress.message,
+                       done=progress.done, total=progress.total, message=message,
                        elapsed=elapsed, rate=rate, error=error, attempts=job.attempts,
-                       priority=job.priority, group=job.group, backend=job.backend)
+                       priority=job.priority, group=job.group, backend=job.backend,
+                       cell=job.cell, output=snapshot_output(handle))
 
 
 # -- groups -----------------------------------------------------------------------------
@@ -296,7 +329,8 @@ def _row(h: JobHandle, now: float) -> QueueRow:
     p = job.progress
     return QueueRow(job_id=h.job_id, name=h.name, priority=h.priority, group=h.group,
                     status=job.status, backend=job.backend, done=p.done if p else 0.0,
-                    total=p.total if p else None, age=max(0.0, now - h.submitted))
+                    total=p.total if p else None, age=max(0.0, now - h.submitted),
+                    cell=job.cell)
 
 
 def snapshot_queue(engine: Any, limit: int = 20, now: float | None = None) -> QueueSnapshot:

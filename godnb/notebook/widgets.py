@@ -34,7 +34,6 @@ import ipywidgets as W
 from godnb.core.handles import JobGroup, JobHandle
 from godnb.execution.loop import running_loop
 from godnb.models.job import JobStatus
-from godnb.notebook import streams
 from godnb.notebook.formatters import (
     BAR_STYLE,
     ROW_PX,
@@ -55,6 +54,7 @@ from godnb.notebook.formatters import (
     stage_label_html,
 )
 from godnb.notebook.live import Refresher, view_loop
+from godnb.notebook.logview import LogPanel
 from godnb.notebook.snapshots import (
     GroupSnapshot,
     group_counts,
@@ -67,8 +67,6 @@ from godnb.notebook.snapshots import (
 )
 from godnb.utils.profile import ProfileTable
 
-OUTPUT_TAIL = 20_000  # characters of a job's output its view shows (the buffer keeps more)
-
 __all__ = ["EngineView", "GroupView", "JobView", "PipelineView", "ProfileView", "QueueView",
            "make_view"]
 
@@ -76,9 +74,19 @@ __all__ = ["EngineView", "GroupView", "JobView", "PipelineView", "ProfileView", 
 class _View(W.VBox):
     """A VBox that redraws itself from snapshots through a :class:`Refresher`."""
 
+    # Called after each redraw (on the loop): how a saved display learns that its view
+    # reached a final state (godnb.notebook.saved).
+    render_hooks: tuple[Callable[[], Any], ...] = ()
+
     def _start(self, owner: Any, interval: float) -> None:
-        self._refresher = Refresher(view_loop(owner), self._render, interval)
+        self._refresher = Refresher(view_loop(owner), self._refresh, interval)
         self._cleanups: list[Callable[[], Any]] = []
+
+    def _refresh(self) -> bool:
+        again = self._render()
+        for hook in self.render_hooks:
+            hook()
+        return again
 
     def _render(self) -> bool:
         """Write the current state to the traits; True to be polled again."""
@@ -108,7 +116,7 @@ class _View(W.VBox):
         if self._refresher.closed:
             return
         self._refresher.touch()
-        if self._render():
+        if self._refresh():
             self._refresher.request()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
@@ -117,6 +125,13 @@ class _View(W.VBox):
         data["text/plain"] = self._formats[0](snapshot)
         data["text/html"] = self._formats[1](snapshot)
         return data
+
+    def _ipython_display_(self) -> None:
+        # Shown under a display id, so its final state replaces the live view once it
+        # ends (a saved notebook then shows the outcome): see godnb.notebook.saved.
+        from godnb.notebook.saved import show_view
+
+        show_view(self)
 
     def _stop(self) -> None:
         cleanups, self._cleanups = self._cleanups, []
@@ -152,8 +167,8 @@ class JobView(_View):
     """A job's bar: name, bar, done/total, elapsed, rate; green on success, red on failure.
 
     Traits to read: ``bar.value``, ``bar.max``, ``bar.bar_style`` (``"success"``,
-    ``"danger"``, ``"warning"``), ``label.value`` (HTML) and, for a ``%%god submit``
-    job, ``output.outputs`` (what the job printed).
+    ``"danger"``, ``"warning"``), ``label.value`` (HTML) and, for a job whose output is
+    captured (every job in a kernel), ``log_panel`` (a :class:`LogPanel` of what it printed).
 
     Example:
         >>> JobView(eng.submit(train))   # doctest: +SKIP
@@ -164,16 +179,18 @@ class JobView(_View):
     def __init__(self, handle: JobHandle, *, interval: float = 0.1) -> None:
         bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, layout=W.Layout(width="35%"))
         label = W.HTML()
-        buffer = streams.job_output(handle.job_id)
-        output = W.Output() if buffer is not None else None
+        buffer = handle.captured
+        if buffer is None and handle.capturing:
+            buffer = handle.capture_output()  # made now, so the view can watch it
+        log = LogPanel(handle.output_text) if buffer is not None else None
         children: list[W.Widget] = [_bar_row(handle.name, bar, label)]
-        if output is not None:
-            children.append(output)
+        if log is not None:
+            children.append(log)
         super().__init__(children=children)
         self.handle = handle
         self.bar = bar
         self.label = label
-        self.output = output
+        self.log_panel = log
         self._buffer = buffer
         self._buffer_version = -1
         self._start(handle, interval)
@@ -197,10 +214,10 @@ class JobView(_View):
             self.bar.bar_style = BAR_STYLE[s.status]
         self.label.value = job_label_html(s)
         buffer = self._buffer
-        if self.output is not None and buffer is not None \
+        if self.log_panel is not None and buffer is not None \
                 and buffer.version != self._buffer_version:
             self._buffer_version = buffer.version
-            self.output.outputs = buffer.outputs(tail=OUTPUT_TAIL)
+            self.log_panel.update(s.output)
         if s.status.is_terminal:
             self._stop()
         return False

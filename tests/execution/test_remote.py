@@ -182,3 +182,33 @@ def test_a_pipeline_process_stage_fails_the_item_cleanly(kind: str) -> None:
     collected = Pipeline(range(4), on_error="collect").map(fn, backend="process", workers=2)
     assert collected.collect() == []
     assert sorted(e.index for e in collected.errors) == [0, 1, 2, 3]
+
+
+# -- remote tracebacks in a notebook: cell files labelled as IPython labels them --------------
+TB = ('Traceback (most recent call last):\n'
+      '  File "/tmp/ipykernel_1/42.py", line 3, in parse\n'
+      '    return rec["id"]\n'
+      '  File "/usr/lib/helpers.py", line 9, in get\n'
+      "KeyError: 'id'\n")
+
+
+def test_a_cause_the_exception_has_is_kept() -> None:
+    kept = ValueError("x")
+    kept.__cause__ = OSError("own cause")
+    assert with_remote_traceback(kept, TB).__cause__.args == ("own cause",)  # type: ignore[union-attr]
+    assert with_remote_traceback(ValueError("y"), None).__cause__ is None
+
+
+def test_cell_files_are_labelled_and_others_kept() -> None:
+    def label(filename: str) -> str | None:
+        if filename == "/usr/lib/helpers.py":
+            raise RuntimeError("a broken labeller")
+        return "Cell In[7]" if filename.startswith("/tmp/ipykernel_") else None
+
+    remote.set_file_labeller(label)
+    try:
+        tb = str(with_remote_traceback(KeyError("id"), TB).__cause__)
+    finally:
+        remote.set_file_labeller(None)
+    assert '  Cell In[7], line 3, in parse\n    return rec["id"]' in tb
+    assert 'File "/usr/lib/helpers.py", line 9, in get' in tb  # kept as written

@@ -127,7 +127,7 @@ def test_group_html_escapes() -> None:
 # -- queue -----------------------------------------------------------------------------------
 def queue() -> QueueSnapshot:
     rows = [QueueRow(job_id="a1", name="fit", priority=5, group="alice",
-                     status=JobStatus.RUNNING, done=3, total=4, age=2.5),
+                     status=JobStatus.RUNNING, done=3, total=4, age=2.5, cell=3),
             QueueRow(job_id="b2", name=EVIL, priority=0, group="bob",
                      status=JobStatus.PENDING, age=125)]
     counts = {"pending": 99_999, "running": 1, "completed": 7, "failed": 0, "cancelled": 0}
@@ -138,8 +138,10 @@ def test_queue_text_counts_and_aligned_rows() -> None:
     lines = format_queue_text(queue()).splitlines()
     assert lines[0] == ("queue eng: pending 99999, running 1, completed 7, failed 0, "
                         "cancelled 0 (showing 2 of 100000 active)")
-    assert lines[1].split() == ["job", "name", "priority", "group", "status", "progress", "age"]
-    assert lines[2].split() == ["a1", "fit", "5", "alice", "running", "3/4", "2.50", "s"]
+    assert lines[1].split() == ["job", "name", "cell", "priority", "group", "status",
+                                "progress", "age"]
+    assert lines[2].split() == ["a1", "fit", "In[3]", "5", "alice", "running", "3/4", "2.50",
+                                "s"]
     assert lines[3].startswith("b2") and lines[3].endswith("2m 05s")
 
 

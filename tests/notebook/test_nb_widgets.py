@@ -60,7 +60,7 @@ def test_job_view_success_is_green(inline: Engine, views: list[Any]) -> None:
     views.append(v)
     assert (v.bar.value, v.bar.max, v.bar.bar_style) == (5, 5, "success")
     assert "5/5" in v.label.value and "completed" in v.label.value
-    assert v.output is None  # not a %%god submit job: nothing captured
+    assert v.log_panel is None  # outside a kernel, not captured unless asked
 
 
 def test_job_view_failure_is_red_with_escaped_error(inline: Engine, views: list[Any]) -> None:
@@ -335,17 +335,30 @@ def widgets_on() -> Iterator[None]:
     rich.use_widgets(None)
 
 
-def test_bundle_has_widget_plus_text_and_html(inline: Engine, widgets_on: None) -> None:
-    h = inline.submit(abs, -2)
-    bundle = h._repr_mimebundle_()
-    assert set(bundle) == {WIDGET_MIME, "text/plain", "text/html"}
-    assert bundle["text/plain"].startswith("abs: 100%")
-    assert 'data-status="completed"' in bundle["text/html"]
-    for obj, key in [(inline.map(abs, range(2)), "godnb-group"), (inline, "godnb-engine")]:
-        b = obj._repr_mimebundle_()
-        assert WIDGET_MIME in b and key in b["text/html"]
+def test_bundle_is_live_while_running_and_static_once_ended(widgets_on: None) -> None:
+    with Engine(threads=1) as eng:
+        gate = threading.Event()
+        h = eng.submit(gate.wait, 5)
+        g = eng.map(abs, range(2))  # queued behind h
+        bundle = h._repr_mimebundle_()
+        assert set(bundle) == {WIDGET_MIME, "text/plain", "text/html"}
+        assert 'data-status="running"' in bundle["text/html"] or \
+            'data-status="pending"' in bundle["text/html"]
+        for obj, key in [(g, "godnb-group"), (eng, "godnb-engine")]:
+            b = obj._repr_mimebundle_()
+            assert WIDGET_MIME in b and key in b["text/html"]
+        gate.set()
+        assert g.results(timeout=5) == [0, 1] and h.result(timeout=5) is True
+        # Ended: nothing left to follow, so no widget (a saved notebook needs no state).
+        done = h._repr_mimebundle_()
+        assert set(done) == {"text/plain", "text/html"}
+        assert 'data-status="completed"' in done["text/html"]
+        assert set(g._repr_mimebundle_()) == {"text/plain", "text/html"}
+        assert WIDGET_MIME in eng._repr_mimebundle_()  # an engine can always get new work
+        table = rich.render(eng.profile())
+        assert table is not None and set(table) == {"text/plain", "text/html"}
+        assert "<table" in table["text/html"]
     assert "godnb-pipeline" in rich.render(Pipeline())["text/html"]  # type: ignore[index]
-    assert "<table" in rich.render(inline.profile())["text/html"]  # type: ignore[index]
     assert rich.render(object()) is None
 
 
