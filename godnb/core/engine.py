@@ -713,7 +713,9 @@ def _task_ref(task: Any) -> Callable[[], Any]:
 
 
 def _merge_options(spec: TaskSpec, options: dict[str, Any]) -> dict[str, Any]:
-    merged = {k: (v if v is not None else spec.options.get(k)) for k, v in options.items()}
+    # Every option, set or not: callers (an executor, joblib) may pass only some of them.
+    get, defaults = options.get, spec.options.get
+    merged = {k: (v if (v := get(k)) is not None else defaults(k)) for k in OPTION_NAMES}
     merged["priority"] = merged["priority"] or 0
     merged["group"] = merged["group"] or "default"
     merged["tags"] = tuple(merged["tags"] or ())
