@@ -251,3 +251,77 @@ def test_job_context_is_the_current_job_in_each_job() -> None:
             assert all(h.progress.done == h.progress.total for h in handles)
 
     asyncio.run(main())
+
+
+class Deaf:
+    """Async jobs that swallow every cancel and keep awaiting until released."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.swallowed = 0
+
+    async def run(self) -> str:
+        while not self.release.is_set():
+            try:
+                await self.release.wait()
+            except asyncio.CancelledError:
+                self.swallowed += 1  # and keep waiting
+        return "released"
+
+
+def test_jobs_ignoring_their_cancel_do_not_jam_the_pool() -> None:
+    """Issue 17 case 3: async_limit=2, two jobs that swallow CancelledError time out; after
+    the grace their workers are abandoned and replaced, so a quick job still runs."""
+    async def main() -> None:
+        from godnb.concurrency.async_tasks import AsyncExecutor
+
+        deaf = Deaf()
+        executor = AsyncExecutor(2, cancel_grace=0.1)
+        async with Engine(executors={"async": executor}) as eng:
+            stuck = [eng.submit(deaf.run, timeout=0.2) for _ in range(2)]
+            while not all(h.status is JobStatus.RUNNING for h in stuck):
+                await asyncio.sleep(0.001)
+            quick = eng.submit(nap, 0, "quick")  # both workers are taken
+            for h in stuck:
+                with pytest.raises(god.JobTimeout):
+                    await h
+            assert await asyncio.wait_for(quick, 10) == "quick"
+            assert deaf.swallowed >= 2  # they really ignored it (twice, when abandoned)
+            assert executor.info().busy == 0 and len(executor._abandoned) == 2
+            after = eng.map(nap, [0.0] * 4, range(4))  # the pool keeps its size and serves
+            assert await asyncio.wait_for(after, 10) == [0, 1, 2, 3]
+            deaf.release.set()
+            await asyncio.sleep(0)
+            for _ in range(100):
+                if not executor._abandoned:
+                    break
+                await asyncio.sleep(0.01)
+            assert not executor._abandoned  # the abandoned workers exit once the job returns
+            assert [h.status for h in stuck] == [JobStatus.FAILED] * 2
+
+    asyncio.run(main())
+
+
+def test_a_job_that_ends_within_the_grace_keeps_its_worker() -> None:
+    async def main() -> None:
+        from godnb.concurrency.async_tasks import AsyncExecutor
+
+        executor = AsyncExecutor(1, cancel_grace=30)
+        async with Engine(executors={"async": executor}) as eng:
+            h = eng.submit(stubborn, "late")  # swallows once, then returns on its own
+            while h.status is not JobStatus.RUNNING:
+                await asyncio.sleep(0.001)
+            h.cancel()
+            assert await eng.submit(nap, 0, "next") == "next"
+            assert not executor._abandoned and len(executor._workers) == 1
+
+    asyncio.run(main())
+
+
+def test_cancel_grace_is_checked() -> None:
+    from godnb.concurrency.async_tasks import AsyncExecutor
+
+    for bad in (-1, float("nan"), float("inf"), "1", True):
+        with pytest.raises(ValueError, match="cancel_grace"):
+            AsyncExecutor(2, cancel_grace=bad)  # type: ignore[arg-type]
+    assert AsyncExecutor(2).cancel_grace == AsyncExecutor.cancel_grace == 1.0
