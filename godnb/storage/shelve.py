@@ -61,6 +61,7 @@ class ShelveStore(RecordStore, name="shelve"):
         if os.path.isdir(self.path):
             raise StoreError(f"shelve store {self.path!r} is a directory; pass a file path "
                              f"such as {os.path.join(self.path, 'godnb.shelf')!r}")
+        new_lock = not os.path.lexists(self.path + ".lock")
         self._lock_fd = _lock_file(self.path)
         try:
             self._shelf = _open_shelf(self.path)
@@ -70,6 +71,8 @@ class ShelveStore(RecordStore, name="shelve"):
                 self._shelf.close()
                 raise
         except BaseException:
+            if new_lock and self._lock_fd is not None:  # ours, and held: leave no stray
+                os.remove(self.path + ".lock")
             _unlock(self._lock_fd)
             raise
 
