@@ -7,6 +7,7 @@ anything the library raises on purpose::
     ├── ValidationError (ValueError)      bad input to a model, named field and fix
     ├── InvalidTransition (ValueError)    e.g. a completed job asked to run again
     ├── UnknownTask (LookupError)         a task name or "module:function" that is not there
+    │   └── TaskNotAllowed                a stored job names a task the engine does not trust
     ├── QueueFull                         Engine(max_pending=..., on_full="reject")
     ├── LoopBlockingError (RuntimeError)  a blocking call on the event loop's own thread
     ├── StoreError                        a store file that is corrupt, foreign or unusable
@@ -41,6 +42,7 @@ __all__ = [
     "QueueFull",
     "RetryableError",
     "StoreError",
+    "TaskNotAllowed",
     "UnknownTask",
     "ValidationError",
     "WorkerDied",
@@ -72,6 +74,15 @@ class InvalidTransition(GodnbError, ValueError):
 
 class UnknownTask(GodnbError, LookupError):
     """A task given by name or ``"module:function"`` that can not be found."""
+
+
+class TaskNotAllowed(UnknownTask):
+    """A job read from a store names a task this engine may not run.
+
+    An engine runs a stored job only if its task is registered with ``@god.task`` or its
+    module is allowed (``Engine(allow=[...])``, ``godnb worker --import``/``--allow``):
+    a store file can name any code. The message says how to allow it.
+    """
 
 
 class QueueFull(GodnbError):

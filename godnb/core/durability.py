@@ -9,6 +9,11 @@
   from the CLI, or recovered from a dead engine), applies cancel requests that other
   processes wrote into the store, keeps this engine's heartbeat fresh, and every few
   seconds recovers jobs owned by engines that died.
+* A job read from the store runs only if this engine trusts its task (see
+  :func:`godnb.core.tasks.is_allowed`: registered with ``@god.task``, in a module the
+  engine's ``allow`` patterns name, or submitted by name in this engine): a store file can
+  name any code. Others are claimed and failed with the reason and the fix, without
+  importing anything; their pickled arguments are never loaded.
 """
 
 from __future__ import annotations
@@ -17,15 +22,20 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from godnb.core.handles import JobHandle
-from godnb.core.tasks import resolve_task
-from godnb.errors import GodnbError, UnknownTask
+from godnb.core.tasks import is_allowed, not_allowed_message, resolve_task
+from godnb.errors import GodnbError, TaskNotAllowed, UnknownTask
 from godnb.models.job import JobStatus
 from godnb.models.result import ErrorInfo, Result
-from godnb.storage.codec import LostCallable, job_update_values, outcome_values
+from godnb.storage.codec import (
+    LostCallable,
+    job_update_values,
+    outcome_values,
+    stored_arguments,
+)
 from godnb.storage.state import Store, open_store
 
 if TYPE_CHECKING:
@@ -45,7 +55,7 @@ class Durability:
 
     def __init__(self, runtime: Runtime, store: Store | str | os.PathLike[str], *, owner: str,
                  default_backend: str, poll_interval: float = 0.25,
-                 flush_interval: float = 0.05) -> None:
+                 flush_interval: float = 0.05, allow: Sequence[str] = ()) -> None:
         opened = open_store(store)
         assert opened is not None
         self.store: Store = opened
@@ -63,6 +73,8 @@ class Durability:
         self._claim_lock = threading.Lock()
         self._detached: set[str] = set()  # released jobs: never written again
         self._can_run_cache: dict[str, tuple[bool, float]] = {}
+        self.allow = tuple(allow)  # module patterns whose stored jobs may run here
+        self.trusted: set[str] = set()  # task names submitted in this process by name
         self._stop = threading.Event()
         self._claiming = True
         self._last = {"heartbeat": 0.0, "recover": 0.0}
@@ -206,13 +218,21 @@ class Durability:
         for job in self.store.claim(self.owner, room, can_run=self._can_run):
             self._adopt(job)
 
+    def allowed(self, task: str) -> bool:
+        """May this engine run a stored job naming ``task``? Imports nothing."""
+        return task in self.trusted or is_allowed(task, self.allow)
+
     def _can_run(self, task: str) -> bool:
+        """Should this engine claim jobs naming ``task``: to run them, or (a task it may
+        not run) to fail them with the reason? False leaves them for another engine (a
+        trusted task whose module can not be imported here)."""
         now = time.monotonic()
         cached = self._can_run_cache.get(task)
         if cached is not None and (cached[0] or now - cached[1] < _NEGATIVE_TTL):
             return cached[0]
         try:
-            resolve_task(task)
+            if self.allowed(task):  # only then may resolving it import its module
+                resolve_task(task)
             ok = True
         except UnknownTask:
             # A callable's reference that can not be imported (a lambda, a notebook
@@ -224,28 +244,41 @@ class Durability:
     def _adopt(self, job: Any) -> None:
         """Queue a claimed job here, or fail it if its code can not be restored."""
         task = job.task
+        reference = task.reference if isinstance(task, LostCallable) else task
+        if not self.allowed(reference):
+            if isinstance(task, LostCallable):
+                self._fail_unrestorable(job, task.message)
+            else:
+                self._fail_unrestorable(job, not_allowed_message(task, self.allow),
+                                        TaskNotAllowed.__name__)
+            return
         try:
-            spec = resolve_task(task.reference if isinstance(task, LostCallable) else task)
+            spec = resolve_task(reference)
             fn = spec.fn
             if isinstance(task, LostCallable) and not task.args_saved:
                 raise UnknownTask(task.message)
+            args, kwargs = stored_arguments(job)  # trusted: pickled arguments load now
         except (UnknownTask, GodnbError) as e:
             message = task.message if isinstance(task, LostCallable) else str(e)
             self._fail_unrestorable(job, message)
+            return
+        except Exception as e:  # unpickling the arguments failed: say so, do not crash
+            self._fail_unrestorable(job, f"the arguments of task {reference!r} could not "
+                                         f"be loaded from the store ({type(e).__name__}: "
+                                         f"{e})")
             return
         defaults = spec.options
         backend = job.backend or defaults.get("backend")
         if backend not in self._rt.executors:
             backend = "async" if spec.is_async else self.default_backend
         job.place(backend, defaults.get("timeout"))
-        handle = JobHandle(self._rt, job, fn, tuple(job.payload["args"]),
-                           dict(job.payload["kwargs"]), time.monotonic())
+        handle = JobHandle(self._rt, job, fn, tuple(args), kwargs, time.monotonic())
         self._rt.enqueue([handle], backend)
 
-    def _fail_unrestorable(self, job: Any, message: str) -> None:
-        error = ErrorInfo(type="UnknownTask", message=message, attempt=job.attempts)
+    def _fail_unrestorable(self, job: Any, message: str, kind: str = "UnknownTask") -> None:
+        error = ErrorInfo(type=kind, message=message, attempt=job.attempts)
         job.end(JobStatus.FAILED)
-        job.record_error(f"UnknownTask: {message}")
+        job.record_error(f"{kind}: {message}")
         self.store.update([job], [Result(job_id=job.job_id, status=JobStatus.FAILED,
                                          errors=[error], attempts=job.attempts)])
         log.warning("job %s can not be restored: %s", job.job_id, message)

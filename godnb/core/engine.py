@@ -30,7 +30,7 @@ from godnb.concurrency.threads import ThreadExecutor
 from godnb.core.durability import Durability
 from godnb.core.handles import JobGroup, JobHandle
 from godnb.core.runtime import Runtime
-from godnb.core.tasks import TaskSpec, resolve_task
+from godnb.core.tasks import TaskSpec, check_allow, resolve_task
 from godnb.errors import ValidationError
 from godnb.execution.executor import Executor, ExecutorInfo
 from godnb.execution.loop import EngineLoop
@@ -91,6 +91,11 @@ class Engine:
         max_pending: bound on queued jobs; ``on_full="block"`` waits, ``"reject"`` raises
             :class:`godnb.QueueFull`.
         keep_finished: finished jobs kept for ``jobs()`` and lookups (handles you hold live on).
+        allow: module patterns (``["mypkg.*"]``) whose jobs this engine may run when it
+            reads them from its store. A store file can name any code, so a stored job
+            runs only if its task is registered with ``@god.task``, was submitted by name
+            to this engine, or its module matches; others fail with the reason (see
+            :func:`godnb.core.tasks.is_allowed`). ``["*"]`` trusts the store like code.
     """
 
     def __init__(self, threads: int | None = None, processes: int | None = None, *,
@@ -98,11 +103,13 @@ class Engine:
                  cache: Cache | None = None, executors: dict[str, Executor] | None = None,
                  max_pending: int | None = None, on_full: str = "block",
                  keep_finished: int = 10_000, mp_context: str | None = None,
-                 name: str | None = None, poll_interval: float = 0.25) -> None:
+                 name: str | None = None, poll_interval: float = 0.25,
+                 allow: Iterable[str] | None = None) -> None:
         if on_full not in ("block", "reject"):
             raise ValueError(f"on_full must be 'block' or 'reject', got {on_full!r}")
         if max_pending is not None and max_pending < 1:
             raise ValueError(f"max_pending must be >= 1 or None, got {max_pending}")
+        allowed = check_allow(allow)
         self.name = name or f"engine-{next(_engine_ids)}"
         self.id = f"{os.uname().nodename}-{os.getpid()}-{os.urandom(4).hex()}"
         pool = self._executors(threads, processes, async_limit, mp_context, executors or {})
@@ -120,7 +127,8 @@ class Engine:
         self._durable: Durability | None = None
         if store is not None:
             self._durable = Durability(self._rt, store, owner=self.id,
-                                       default_backend=backend, poll_interval=poll_interval)
+                                       default_backend=backend, poll_interval=poll_interval,
+                                       allow=allowed)
             self.store = self._durable.store
         _live_engines.add(self)
 
@@ -257,6 +265,8 @@ class Engine:
             if len(self._templates) >= 256:
                 self._templates.clear()
             self._templates[key] = template
+            if isinstance(task, str) and self._durable is not None:
+                self._durable.trusted.add(task)  # typed here: its stored jobs may run here
         return template
 
     def _cache_hit(self, h: JobHandle, spec: TaskSpec,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dbm
+import io
 import os
 import pickle
 import shelve
@@ -46,7 +47,10 @@ class ShelveStore(RecordStore, name="shelve"):
       process crash; dumb's index of a row that outgrew its block is only rewritten by
       :meth:`flush` or :meth:`close`, so a crash can lose such a late state change
       (at-least-once, as in the spec). Nothing is fsynced.
-    * **Trust.** Rows are pickled: open only store files you trust like code.
+    * **Trust.** :mod:`shelve` pickles every row, but this store reads them with an
+      unpickler that builds only plain data (and datetimes), never code: a tampered file
+      fails to open (:class:`~godnb.errors.StoreError`) rather than run anything. Pickled
+      arguments and results inside rows stay bytes until asked for, as in every store.
 
     Files are created with mode 0600.
 
@@ -170,4 +174,38 @@ def _open_shelf(path: str) -> shelve.Shelf[Any]:
     for created in (path + s for s in _SUFFIXES):
         if created not in existed and os.path.exists(created):
             os.chmod(created, 0o600)
-    return shelve.Shelf(db, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[arg-type]
+    return _RowShelf(db, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[arg-type]
+
+
+class _RowUnpickler(pickle.Unpickler):
+    """Unpickles rows: dicts, lists, tuples, strings, numbers, bytes and datetimes only.
+
+    A shelve file is a pickle per key, and unpickling runs whatever a pickle names; rows
+    never name anything but these, so any other global means the file was tampered with.
+    """
+
+    _ALLOWED = frozenset({("datetime", "datetime"), ("datetime", "timezone"),
+                          ("datetime", "timedelta")})
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"a row names {module}.{name}, which a godnb shelve "
+                                     f"store never writes; the file was not written by "
+                                     f"godnb or was tampered with")
+
+
+class _RowShelf(shelve.Shelf):  # type: ignore[type-arg]
+    """A :class:`shelve.Shelf` that reads rows with :class:`_RowUnpickler`."""
+
+    def __getitem__(self, key: str) -> Any:
+        state = self.__dict__  # Shelf's own attributes (typeshed does not declare them)
+        try:
+            return state["cache"][key]
+        except KeyError:
+            pass
+        data = state["dict"][key.encode(state["keyencoding"])]
+        value = _RowUnpickler(io.BytesIO(data)).load()
+        if state["writeback"]:
+            state["cache"][key] = value
+        return value

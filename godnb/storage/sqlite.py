@@ -183,7 +183,8 @@ class SQLiteStore(Store, name="sqlite"):
     One connection serves all threads, under a lock. A new file is created with mode 0600.
     A file that is not a SQLite database, or a SQLite database that is not a godnb store,
     raises :class:`~godnb.errors.StoreError` and is left untouched. Arguments and results
-    that are not JSON are pickled: **trust a store file like code.** Do not use a store
+    that are not JSON are pickled, and read back as :class:`~godnb.storage.codec.Pickled`
+    stand-ins that are never loaded unless asked (see the codec). Do not use a store
     across ``fork()``; open one in each process.
 
     Example:
