@@ -69,7 +69,8 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         # "argument --threads: must be ..." reads better as "--threads must be ...".
-        message = re.sub(r"^argument ([^:]+): (must be )", r"\1 \2", message)
+        message = re.sub(r"^argument ([^:]+): (must be )?", lambda m: f"{m[1]} {m[2]}"
+                         if m[2] else f"{m[1]}: ", message)
         self.exit(2, f"{self.prog}: error: {_one_line(message)} (see '{self.prog} --help')\n")
 
 
