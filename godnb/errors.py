@@ -5,6 +5,7 @@ anything the library raises on purpose::
 
     GodnbError
     ├── ValidationError (ValueError)      bad input to a model, named field and fix
+    │   └── ValidationTypeError (TypeError)   ... of the wrong type (priority="5")
     ├── InvalidTransition (ValueError)    e.g. a completed job asked to run again
     ├── UnknownTask (LookupError)         a task name or "module:function" that is not there
     │   └── TaskNotAllowed                a stored job names a task the engine does not trust
@@ -45,6 +46,7 @@ __all__ = [
     "TaskNotAllowed",
     "UnknownTask",
     "ValidationError",
+    "ValidationTypeError",
     "WorkerDied",
 ]
 
@@ -66,6 +68,14 @@ class ValidationError(GodnbError, ValueError):
     def errors(self) -> list[dict[str, Any]]:
         """The structured errors, as pydantic reports them."""
         return list(self._errors)
+
+
+class ValidationTypeError(ValidationError, TypeError):
+    """A :class:`ValidationError` about a value of the wrong type (``priority="5"``).
+
+    Also a :class:`TypeError`, so ``except TypeError`` catches it as it would any wrong
+    type; godnb refuses such values instead of converting them.
+    """
 
 
 class InvalidTransition(GodnbError, ValueError):

@@ -29,6 +29,7 @@ from godnb.concurrency.inline import InlineExecutor
 from godnb.concurrency.threads import ThreadExecutor
 from godnb.core.durability import Durability
 from godnb.core.handles import JobGroup, JobHandle
+from godnb.core.options import check_job_options, check_tags
 from godnb.core.runtime import Runtime
 from godnb.core.tasks import TaskSpec, check_allow, resolve_task
 from godnb.errors import ValidationError
@@ -203,15 +204,18 @@ class Engine:
         opts = _merge_options(spec, options)
         backend = self._pick_backend(spec, opts.pop("backend"))
         policy = opts.pop("retries")
-        retries = policy.max_retries if isinstance(policy, RetryPolicy) else (policy or 0)
-        use_cache = bool(opts.pop("cache"))
+        retries = policy.max_retries if isinstance(policy, RetryPolicy) else \
+            (0 if policy is None else policy)
+        cache_option = opts.pop("cache")
+        use_cache = bool(cache_option)
         task = fn if isinstance(fn, str) else spec.fn
         now = datetime.now(UTC)
         mono = time.monotonic()
         handles: list[JobHandle] = []  # every job, in call order
         queued: list[JobHandle] = []
         cached: list[tuple[JobHandle, Any]] = []
-        template = self._template(task, calls[0], opts, retries, policy, backend, use_cache)
+        template = self._template(task, calls[0], opts, retries, policy, backend, use_cache,
+                                  cache_option)
         # A big map of a live callable starts running while the rest is still being built:
         # its payloads can not fail validation halfway. Named tasks (JSON checks), cached
         # and durable batches are built whole first, so bad input queues nothing.
@@ -246,18 +250,24 @@ class Engine:
 
     def _template(self, task: Any, first: tuple[tuple[Any, ...], dict[str, Any]],
                   opts: dict[str, Any], retries: int, policy: Any, backend: str,
-                  use_cache: bool) -> Job:
+                  use_cache: bool, cache_option: Any = None) -> Job:
         """A validated Job with these options, reused across submits (jobs derive from it).
 
         Validating every field of every job costs ~10 us; the options of repeated submits
-        are usually identical, so they are validated once per distinct set.
+        are usually identical, so they are validated once per distinct set: strictly,
+        wrong types refused (``check_job_options``). The key holds the types of the
+        numbers, as ``True == 1`` and ``1.0 == 1`` would otherwise share a template.
         """
         backoff = policy.backoff if isinstance(policy, RetryPolicy) else 0.0
+        priority, timeout = opts["priority"], opts["timeout"]
         key = (task if isinstance(task, str) else id(task), retries, backoff, backend,
-               use_cache, opts["priority"], opts["group"], opts["name"], opts["timeout"],
-               tuple(opts["tags"]))
+               cache_option, priority, opts["group"], opts["name"], timeout, opts["tags"],
+               type(retries), type(priority), type(timeout), type(cache_option))
         template = self._templates.get(key)
         if template is None or (not isinstance(task, str) and template.task is not task):
+            check_job_options(priority=priority, retries=policy if policy is not None else 0,
+                              timeout=timeout, group=opts["group"], name=opts["name"],
+                              cache=cache_option)
             args, kwargs = first
             template = Job(payload={"task": task, "args": args, "kwargs": kwargs},
                            retries=retries, backoff=backoff, backend=backend, cache=use_cache,
@@ -535,9 +545,13 @@ _CHUNK = 2048  # jobs per hand-off while a big map is still being built
 
 def _merge_options(spec: TaskSpec, options: dict[str, Any]) -> dict[str, Any]:
     merged = {k: (v if v is not None else spec.options.get(k)) for k, v in options.items()}
-    merged["priority"] = merged["priority"] or 0
-    merged["group"] = merged["group"] or "default"
-    merged["tags"] = tuple(merged["tags"] or ())
+    # Only None means "not given": a wrong value (0.0, "", False) reaches the strict checks.
+    if merged["priority"] is None:
+        merged["priority"] = 0
+    if merged["group"] is None:
+        merged["group"] = "default"
+    tags = merged["tags"]
+    merged["tags"] = () if tags is None else check_tags(tags)
     if merged["name"] is None:
         merged["name"] = spec.name.rpartition(":")[2] if ":" in spec.name else spec.name
     return merged
