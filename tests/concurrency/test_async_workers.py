@@ -4,6 +4,7 @@ one job never reaches the next job on the same worker."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -253,6 +254,14 @@ def test_job_context_is_the_current_job_in_each_job() -> None:
     asyncio.run(main())
 
 
+async def until(predicate: Any, timeout: float = 10.0) -> None:
+    """Poll ``predicate`` on the loop, failing after ``timeout`` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
 class Deaf:
     """Async jobs that swallow every cancel and keep awaiting until released."""
 
@@ -278,25 +287,24 @@ def test_jobs_ignoring_their_cancel_do_not_jam_the_pool() -> None:
         deaf = Deaf()
         executor = AsyncExecutor(2, cancel_grace=0.1)
         async with Engine(executors={"async": executor}) as eng:
-            stuck = [eng.submit(deaf.run, timeout=0.2) for _ in range(2)]
-            while not all(h.status is JobStatus.RUNNING for h in stuck):
-                await asyncio.sleep(0.001)
-            quick = eng.submit(nap, 0, "quick")  # both workers are taken
-            for h in stuck:
-                with pytest.raises(god.JobTimeout):
-                    await h
-            assert await asyncio.wait_for(quick, 10) == "quick"
-            assert deaf.swallowed >= 2  # they really ignored it (twice, when abandoned)
-            assert executor.info().busy == 0 and len(executor._abandoned) == 2
-            after = eng.map(nap, [0.0] * 4, range(4))  # the pool keeps its size and serves
-            assert await asyncio.wait_for(after, 10) == [0, 1, 2, 3]
-            deaf.release.set()
-            await asyncio.sleep(0)
-            for _ in range(100):
-                if not executor._abandoned:
-                    break
-                await asyncio.sleep(0.01)
-            assert not executor._abandoned  # the abandoned workers exit once the job returns
+            try:
+                stuck = [eng.submit(deaf.run, timeout=0.2) for _ in range(2)]
+                while not all(h.status is JobStatus.RUNNING for h in stuck):
+                    await asyncio.sleep(0.001)
+                quick = eng.submit(nap, 0, "quick")  # both workers are taken
+                for h in stuck:
+                    with pytest.raises(god.JobTimeout):
+                        await h
+                assert await asyncio.wait_for(quick, 10) == "quick"
+                await until(lambda: len(executor._abandoned) == 2)
+                assert deaf.swallowed >= 2  # they really ignored it
+                assert executor.info().busy == 0
+                after = eng.map(nap, [0.0] * 4, range(4))  # the pool keeps its size
+                assert await asyncio.wait_for(after, 10) == [0, 1, 2, 3]
+            finally:
+                deaf.release.set()
+            # the abandoned workers exit once their job returns
+            await until(lambda: not executor._abandoned)
             assert [h.status for h in stuck] == [JobStatus.FAILED] * 2
 
     asyncio.run(main())
