@@ -246,10 +246,10 @@ class Durability:
         task = job.task
         reference = task.reference if isinstance(task, LostCallable) else task
         if not self.allowed(reference):
-            if isinstance(task, LostCallable):
+            if isinstance(task, LostCallable) and task.args_saved:  # a live callable
                 self._fail_unrestorable(job, task.message)
             else:
-                self._fail_unrestorable(job, not_allowed_message(task, self.allow),
+                self._fail_unrestorable(job, not_allowed_message(reference, self.allow),
                                         TaskNotAllowed.__name__)
             return
         try:

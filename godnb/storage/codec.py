@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from godnb.errors import UnknownTask
+from godnb.errors import StoreError, UnknownTask
 from godnb.models import ErrorInfo, Job, JobStatus, Progress, Result
 from godnb.models.job import JSON_SCALAR_TYPES as _SCALARS
 from godnb.models.job import task_reference
@@ -406,7 +406,12 @@ def _params(row: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any], str | No
     if kind == LOST:
         return [], {}, str(data)
     if kind == PICKLE:  # kept as it is until a trusted run loads it (stored_arguments)
-        return [Pickled(bytes(data), "arguments")], {}, None
+        pickled = [Pickled(bytes(data), "arguments")]
+        if row["durable"]:  # by name: JSON arguments only (validated at submit)
+            return pickled, {}, ("they were stored pickled, and a task given by name takes "
+                                 "JSON arguments: godnb did not write them, so they are "
+                                 "not loaded")
+        return pickled, {}, None
     try:
         args, kwargs = _load(kind, data, "arguments")
         return list(args), dict(kwargs), None
@@ -415,7 +420,28 @@ def _params(row: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any], str | No
 
 
 def job_from_row(row: Mapping[str, Any]) -> Job:
-    """Rebuild the :class:`Job` that :func:`job_row` stored."""
+    """Rebuild the :class:`Job` that :func:`job_row` stored.
+
+    Raises:
+        StoreError: the row does not describe a valid job (a damaged or tampered file).
+    """
+    try:
+        return _job_from_row(row)
+    except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as e:
+        raise _bad_row("job", row, e) from e
+
+
+def _bad_row(kind: str, row: Mapping[str, Any], error: BaseException) -> StoreError:
+    try:
+        job_id = repr(row["job_id"])
+    except (KeyError, IndexError):
+        job_id = "?"
+    return StoreError(f"the stored {kind} {job_id} is not valid ({type(error).__name__}: "
+                      f"{str(error).splitlines()[0] if str(error) else ''}); the store "
+                      f"file is damaged or was written by something else than godnb")
+
+
+def _job_from_row(row: Mapping[str, Any]) -> Job:
     args, kwargs, problem = _params(row)
     task: Any = row["task"]
     if problem or not row["durable"]:
@@ -496,7 +522,18 @@ def outcome_values(job_id: str, status: JobStatus, output: Any,
 
 
 def result_from_row(row: Mapping[str, Any]) -> Result:
-    """Rebuild the :class:`Result` that :func:`result_row` stored."""
+    """Rebuild the :class:`Result` that :func:`result_row` stored.
+
+    Raises:
+        StoreError: the row does not describe a valid result (a damaged or tampered file).
+    """
+    try:
+        return _result_from_row(row)
+    except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as e:
+        raise _bad_row("result", row, e) from e
+
+
+def _result_from_row(row: Mapping[str, Any]) -> Result:
     return Result(
         job_id=row["job_id"], status=row["status"],
         output=decode_value(row["output_kind"], row["output"], "result"),

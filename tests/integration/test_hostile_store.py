@@ -218,3 +218,39 @@ def test_registered_allowed_and_own_tasks_run_from_the_store(tmp_path: Path) -> 
 def test_allow_is_checked(bad: Any) -> None:
     with pytest.raises((TypeError, ValueError), match="allow"):
         Engine(allow=bad)
+
+
+@pytest.mark.parametrize(("column", "value"), [
+    ("tags", "[not json"), ("progress", '{"done": "x"}'), ("status", "exploded"),
+    ("timeout", "soon"), ("priority", "high"), ("tags", "[" * 100_000),
+], ids=lambda v: str(v)[:20])
+def test_a_malformed_row_is_one_clear_error_not_a_traceback(tmp_path: Path, column: str,
+                                                             value: str) -> None:
+    db = tmp_path / "j.db"
+    with SQLiteStore(db) as store:
+        store.add([god.Job(job_id="bad", payload={"task": "math:sqrt"})])
+    conn = sqlite3.connect(db)
+    conn.execute(f"UPDATE jobs SET {column} = ?", (value,))
+    conn.commit()
+    conn.close()
+    for command in (["list"], ["status", "bad"]):
+        code, out, err = cli(*command, "--db", db)
+        assert code == 2 and out == "" and err.count("\n") == 1, (command, err)
+        assert "stored job 'bad' is not valid" in err and "Traceback" not in err
+
+
+def test_pickled_arguments_of_a_trusted_task_given_by_name_are_never_loaded(
+        tmp_path: Path) -> None:
+    """A task given by name takes JSON arguments; a pickle in their place was not written
+    by godnb: even an engine that trusts the task ("record" is registered) refuses it."""
+    db, marker = tmp_path / "j.db", tmp_path / "marker"
+    SQLiteStore(db).close()
+    conn = sqlite3.connect(db)
+    _insert(conn, "sneaky", "record", params=(2, pickle.dumps([[Touch(marker)], {}])))
+    conn.commit()
+    conn.close()
+    with Engine(store=db, poll_interval=0.05) as eng:
+        wait_until(lambda: eng.store.counts()["failed"] == 1, what="the job to fail")
+        message = eng.store.get_result("sneaky").errors[-1].message  # type: ignore[union-attr]
+    assert "stored pickled" in message and "JSON arguments" in message
+    assert not marker.exists()
