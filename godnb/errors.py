@@ -14,7 +14,7 @@ anything the library raises on purpose::
     ├── StoreError                        a store file that is corrupt, foreign or unusable
     ├── JobError                          carries job_id and attempt
     │   ├── JobFailed                     the job ended failed; .result, __cause__
-    │   ├── JobCancelled                  the job was cancelled
+    │   ├── JobCancelled (CancelledError) the job was cancelled (concurrent.futures')
     │   ├── JobTimeout (TimeoutError)     an attempt ran past its timeout
     │   └── WorkerDied                    the process running the attempt died
     ├── PipelineError                     an item failed in a pipeline stage; .stage, .index
@@ -25,6 +25,7 @@ anything the library raises on purpose::
 from __future__ import annotations
 
 import functools
+from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -135,8 +136,12 @@ class JobFailed(JobError):
         self.result = result
 
 
-class JobCancelled(JobError):
-    """The job was cancelled before it could finish."""
+class JobCancelled(JobError, CancelledError):
+    """The job was cancelled before it could finish.
+
+    Also a :class:`concurrent.futures.CancelledError`: what ``h.future.result()`` and an
+    executor's future raise for a cancelled job, as code written for futures expects.
+    """
 
 
 class JobTimeout(JobError, TimeoutError):

@@ -54,6 +54,7 @@ from godnb.storage.sqlite import SQLiteStore
 __all__ = ["CLIError", "build_parser", "main"]
 
 BUILTIN_BACKENDS = ("async", "inline", "process", "thread")
+_RECOVERIES_SHOWN = 5  # by `godnb status`: the latest recoveries of dead engines' jobs
 
 
 class CLIError(Exception):
@@ -223,11 +224,14 @@ def cmd_status(a: argparse.Namespace) -> int:
                 _print(fmt.format_job(job, result, utcnow()))
             return 0
         counts, engines = store.counts(), store.engines()
+        recoveries = store.recoveries(limit=_RECOVERIES_SHOWN)
     if a.json:
         _print(fmt.to_json({"db": a.db, "counts": counts, "total": sum(counts.values()),
-                            "engines": [fmt.engine_dict(e) for e in engines]}, indent=2))
+                            "engines": [fmt.engine_dict(e) for e in engines],
+                            "recoveries": [fmt.recovery_dict(r) for r in recoveries]},
+                           indent=2))
     else:
-        _print(fmt.format_status(counts, engines, a.db, utcnow()))
+        _print(fmt.format_status(counts, engines, a.db, utcnow(), recoveries))
     return 0
 
 
@@ -396,7 +400,8 @@ def _add_submit(sub: Any) -> None:
 
 
 def _add_readers(sub: Any) -> None:
-    p = sub.add_parser("status", parents=[_common(True)], help="counts and engines, or a job")
+    p = sub.add_parser("status", parents=[_common(True)],
+                       help="counts, engines and recent recoveries, or a job")
     p.add_argument("job", nargs="?", metavar="JOB")
     p.set_defaults(func=cmd_status)
     p = sub.add_parser("list", parents=[_common(True)], help="a table of jobs, newest first")

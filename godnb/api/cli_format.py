@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from godnb.models import Job, JobStatus, Result
 from godnb.models.job import task_reference
-from godnb.storage.recovery import EngineInfo
+from godnb.storage.recovery import EngineInfo, RecoveryRecord
 
 __all__ = [
     "MonitorSnapshot",
@@ -143,6 +143,14 @@ def engine_dict(info: EngineInfo) -> dict[str, Any]:
             "started_at": info.started_at, "last_seen": info.last_seen}
 
 
+def recovery_dict(record: RecoveryRecord) -> dict[str, Any]:
+    """A recovery the store remembers, as plain data."""
+    return {"at": record.at, "owner": record.owner, "dead": list(record.dead),
+            "requeued": record.requeued, "interrupted": record.interrupted,
+            "failed": record.failed, "cancelled": record.cancelled,
+            "completed": record.completed}
+
+
 # -- small pieces ----------------------------------------------------------------------------
 def format_age(seconds: float) -> str:
     """A short duration: ``0.4s``, ``12s``, ``3m05s``, ``2h10m``, ``3d04h``.
@@ -213,14 +221,20 @@ def _progress_text(job: Job) -> str:
 
 # -- status, list, result --------------------------------------------------------------------
 def format_status(counts: Mapping[str, int], engines: Sequence[EngineInfo], db: str,
-                  now: datetime) -> str:
-    """``godnb status``: counts by status and the engines registered on the store."""
+                  now: datetime, recoveries: Sequence[RecoveryRecord] = ()) -> str:
+    """``godnb status``: counts by status, the engines registered on the store, and the
+    latest recoveries of dead engines' jobs (if any)."""
     total = sum(counts.get(s, 0) for s in _STATUSES)
     lines = [f"db       {clean(db)}", f"jobs     {total}: {format_counts(counts)}",
              f"engines  {len(engines)}"]
     for e in engines:
         lines.append(f"  {clean(e.owner)}  pid {e.pid} on {clean(e.host)}  up "
                      f"{_since(e.started_at, now)}  seen {_since(e.last_seen, now)} ago")
+    if recoveries:
+        lines.append(f"recovered  {len(recoveries)} time(s), latest first")
+        for r in recoveries:
+            gone = f"; engines gone: {', '.join(clean(d) for d in r.dead)}" if r.dead else ""
+            lines.append(f"  {_since(r.at, now)} ago by {clean(r.owner)}: {clean(r)}{gone}")
     return "\n".join(lines)
 
 

@@ -49,6 +49,7 @@ from godnb.errors import WorkerDied
 from godnb.execution.context import current_run
 from godnb.execution.executor import Executor, ExecutorInfo, Run
 from godnb.execution.remote import describe, format_traceback, portable
+from godnb.utils.naming import callable_repr
 
 __all__ = ["ProcessExecutor"]
 
@@ -381,7 +382,7 @@ def _pickle_error(run: Run, exc: Exception) -> TypeError:
         pickle.dumps(run.fn, _PROTOCOL)
         what = "its arguments"
     except Exception:
-        what = f"the function {getattr(run.fn, '__qualname__', run.fn)!r}"
+        what = f"the function {callable_repr(run.fn)}"
     return TypeError(
         f"job {run.job_id}: {what} can not be sent to a process worker: {describe(exc)}; "
         "define the function at module level (def, not lambda) and pass picklable "

@@ -68,7 +68,13 @@ from godnb.dataflow.parallel import PipelineBackend, run_chunk_remote
 from godnb.errors import JobCancelled, WorkerDied
 from godnb.execution.context import current_run
 from godnb.execution.executor import Executor, ExecutorHost, ExecutorInfo, Run
-from godnb.execution.remote import format_traceback, portable, with_remote_traceback
+from godnb.execution.remote import (
+    describe,
+    format_traceback,
+    portable,
+    with_remote_traceback,
+)
+from godnb.utils.naming import callable_repr
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -394,8 +400,8 @@ def _default_in_flight(client: Client) -> int:
 
 def _submit_error(run: Run, exc: Exception) -> BaseException:
     if isinstance(exc, (pickle.PicklingError, TypeError, AttributeError)):
-        err = TypeError(f"job {run.job_id} could not be sent to Dask: {type(exc).__name__}: "
-                        f"{exc}; the function and its arguments must pickle (cloudpickle)")
+        err = TypeError(f"job {run.job_id} could not be sent to Dask: {describe(exc)}; the "
+                        f"function and its arguments must pickle (cloudpickle)")
         err.__cause__ = exc
         return err
     return exc
@@ -417,18 +423,8 @@ def _apply_chunk(fn: Callable[[Any], Any], items: list[Any]
             values.append(None)
             if errors is None:
                 errors = {}
-            errors[k] = _portable(e)
+            errors[k] = portable(e)[0]
     return values, errors
-
-
-def _portable(exc: BaseException) -> BaseException:
-    """The exception itself if it survives pickling, else a RuntimeError describing it."""
-    try:
-        pickle.loads(pickle.dumps(exc))
-    except Exception as e:
-        return RuntimeError(f"{type(exc).__name__}: {exc} (the exception could not be sent "
-                            f"back from the Dask worker: {type(e).__name__}: {e})")
-    return exc
 
 
 def submit_chunk(client: Client, fn: Callable[[Any], Any], items: Iterable[Any], *,
@@ -545,8 +541,7 @@ class DaskPipelineBackend(PipelineBackend, name="dask"):
             cloudpickle.dumps(fn)
         except Exception as e:
             raise TypeError(f"map(backend='dask') needs a function cloudpickle can send, and "
-                            f"{getattr(fn, '__qualname__', fn)!r} is not "
-                            f"({type(e).__name__}: {e})") from e
+                            f"{callable_repr(fn)} is not ({describe(e)})") from e
 
     def submit(self, unit: Any) -> None:
         unit.started = time.perf_counter()  # Dask does not say when a worker starts it

@@ -20,16 +20,17 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from godnb.concurrency.async_tasks import AsyncExecutor
 from godnb.concurrency.inline import InlineExecutor
 from godnb.concurrency.threads import ThreadExecutor
-from godnb.core.durability import Durability
+from godnb.core.durability import DEFAULT_MAX_LAG, Durability
 from godnb.core.handles import JobGroup, JobHandle
 from godnb.core.options import check_job_options, check_tags
+from godnb.core.resume import RecoveryStats
 from godnb.core.runtime import Runtime
 from godnb.core.tasks import TaskSpec, check_allow, resolve_task
 from godnb.errors import ValidationError
@@ -42,6 +43,9 @@ from godnb.utils.naming import callable_name
 from godnb.utils.profile import ProfileTable
 from godnb.utils.retry import RetryPolicy
 from godnb.utils.timing import finite_or_none
+
+if TYPE_CHECKING:
+    from godnb.core.futures import JobExecutor
 
 __all__ = ["Engine", "EngineStats", "JobBuilder", "default_engine", "set_default_engine"]
 
@@ -65,6 +69,7 @@ class EngineStats(BaseModel):
     workers: dict[str, dict[str, int]]
     uptime: float
     at: datetime
+    store_lag: int | None = None  # jobs changed but not yet written (None: no store)
 
     @property
     def active(self) -> int:
@@ -92,6 +97,19 @@ class Engine:
         max_pending: bound on queued jobs; ``on_full="block"`` waits, ``"reject"`` raises
             :class:`godnb.QueueFull`.
         keep_finished: finished jobs kept for ``jobs()`` and lookups (handles you hold live on).
+        resume: with a store, adopt the jobs it holds that this engine can run: recovered
+            ones, and ones submitted elsewhere (the CLI, another process) or released;
+            ``wait()`` then also waits for those. ``False`` claims nothing this engine did
+            not submit (a ``godnb worker`` on the file runs the rest).
+        retry_interrupted: with a store, re-queue jobs that were running when their
+            engine died even when they have no retries left (for idempotent work); by
+            default those fail.
+        max_lag: with a store, how many jobs the store may trail the engine by (plus the
+            jobs running) before workers wait for the write-behind to catch up.
+        flush_timeout: seconds ``shutdown()`` keeps retrying writes the store refused
+            (an attempt itself may wait up to the store's own lock timeout, 10 s for
+            SQLite); what is still unwritten then is warned about and listed in
+            :attr:`unwritten`.
         allow: module patterns (``["mypkg.*"]``) whose jobs this engine may run when it
             reads them from its store. A store file can name any code, so a stored job
             runs only if its task is registered with ``@god.task``, was submitted by name
@@ -105,11 +123,15 @@ class Engine:
                  max_pending: int | None = None, on_full: str = "block",
                  keep_finished: int = 10_000, mp_context: str | None = None,
                  name: str | None = None, poll_interval: float = 0.25,
+                 resume: bool = True, retry_interrupted: bool = False,
+                 max_lag: int = DEFAULT_MAX_LAG, flush_timeout: float = 30.0,
                  allow: Iterable[str] | None = None) -> None:
         if on_full not in ("block", "reject"):
             raise ValueError(f"on_full must be 'block' or 'reject', got {on_full!r}")
         if max_pending is not None and max_pending < 1:
             raise ValueError(f"max_pending must be >= 1 or None, got {max_pending}")
+        _check_store_options(max_lag, flush_timeout, resume=resume,
+                             retry_interrupted=retry_interrupted)
         allowed = check_allow(allow)
         self.name = name or f"engine-{next(_engine_ids)}"
         self.id = f"{os.uname().nodename}-{os.getpid()}-{os.urandom(4).hex()}"
@@ -118,7 +140,7 @@ class Engine:
             raise ValueError(f"unknown backend {backend!r}; valid backends: {sorted(pool)}")
         self.default_backend = backend
         self.cache = cache
-        self._templates: dict[tuple[Any, ...], Job] = {}
+        self._templates: dict[tuple[Any, ...], tuple[Job, Callable[[], Any]]] = {}
         self._closed = False
         self._loop = EngineLoop()
         self._rt = Runtime(pool, loop=self._loop, max_pending=max_pending, on_full=on_full,
@@ -129,6 +151,8 @@ class Engine:
         if store is not None:
             self._durable = Durability(self._rt, store, owner=self.id,
                                        default_backend=backend, poll_interval=poll_interval,
+                                       max_lag=max_lag, flush_timeout=flush_timeout,
+                                       resume=resume, retry_interrupted=retry_interrupted,
                                        allow=allowed)
             self.store = self._durable.store
         _live_engines.add(self)
@@ -208,12 +232,15 @@ class Engine:
             (0 if policy is None else policy)
         cache_option = opts.pop("cache")
         use_cache = bool(cache_option)
+        if not calls:
+            return []
         task = fn if isinstance(fn, str) else spec.fn
         now = datetime.now(UTC)
         mono = time.monotonic()
         handles: list[JobHandle] = []  # every job, in call order
         queued: list[JobHandle] = []
         cached: list[tuple[JobHandle, Any]] = []
+        start = len(group.handles) if group is not None else 0  # a group may grow
         template = self._template(task, calls[0], opts, retries, policy, backend, use_cache,
                                   cache_option)
         # A big map of a live callable starts running while the rest is still being built:
@@ -238,8 +265,11 @@ class Engine:
             group._attach([h for h, _ in cached])
         for h, value in cached:
             self._rt.complete_cached(h, value)
-        if group is not None:
-            group.handles = handles  # input order, cache hits included
+        if group is not None:  # input order, cache hits included
+            if start:
+                group.handles[start:] = handles  # a group that grows (an executor's)
+            else:
+                group.handles = handles
         return handles
 
     def _queue(self, handles: list[JobHandle], backend: str, group: JobGroup | None) -> None:
@@ -263,20 +293,26 @@ class Engine:
         key = (task if isinstance(task, str) else id(task), retries, backoff, backend,
                cache_option, priority, opts["group"], opts["name"], timeout, opts["tags"],
                type(retries), type(priority), type(timeout), type(cache_option))
-        template = self._templates.get(key)
-        if template is None or (not isinstance(task, str) and template.task is not task):
-            check_job_options(priority=priority, retries=policy if policy is not None else 0,
-                              timeout=timeout, group=opts["group"], name=opts["name"],
-                              cache=cache_option)
-            args, kwargs = first
-            template = Job(payload={"task": task, "args": args, "kwargs": kwargs},
-                           retries=retries, backoff=backoff, backend=backend, cache=use_cache,
-                           **opts)
-            if len(self._templates) >= 256:
-                self._templates.clear()
-            self._templates[key] = template
-            if isinstance(task, str) and self._durable is not None:
-                self._durable.trusted.add(task)  # typed here: its stored jobs may run here
+        entry = self._templates.get(key)
+        if entry is not None and (isinstance(task, str) or entry[1]() is task):
+            return entry[0]
+        check_job_options(priority=priority, retries=policy if policy is not None else 0,
+                          timeout=timeout, group=opts["group"], name=opts["name"],
+                          cache=cache_option)
+        args, kwargs = first
+        template = Job(payload={"task": task, "args": args, "kwargs": kwargs},
+                       retries=retries, backoff=backoff, backend=backend, cache=use_cache,
+                       **opts)
+        # Kept without the first call's arguments, and holding the callable weakly where it
+        # allows: a template outlives its jobs and must not pin their data (a bound method
+        # pins its object; a concurrent.futures user expects a finished call to be freed).
+        template = template.derive({"task": task if isinstance(task, str) else _template_task,
+                                    "args": (), "kwargs": {}})
+        if len(self._templates) >= 256:
+            self._templates.clear()
+        self._templates[key] = (template, _task_ref(task))
+        if isinstance(task, str) and self._durable is not None:
+            self._durable.trusted.add(task)  # typed here: its stored jobs may run here
         return template
 
     def _cache_hit(self, h: JobHandle, spec: TaskSpec,
@@ -368,11 +404,45 @@ class Engine:
             latency_p50=finite_or_none(rt.latency.percentile(50)),
             latency_p99=finite_or_none(rt.latency.percentile(99)),
             workers={n: _info_dict(e.info()) for n, e in rt.executors.items()},
-            uptime=uptime, at=datetime.now(UTC))
+            uptime=uptime, at=datetime.now(UTC),
+            store_lag=None if self._durable is None else self._durable.lag)
 
     def profile(self) -> ProfileTable:
         """Per task: count, ok, failed, retried, cache hits, run-time percentiles."""
         return self._rt.profile.table()
+
+    def executor(self, backend: str | None = None, **job_options: Any) -> JobExecutor:
+        """A :class:`concurrent.futures.Executor` whose calls run as this engine's jobs.
+
+        ``job_options`` (priority, retries, timeout, group, name, tags, cache) apply to
+        every call, checked now as ``submit`` checks them; ``max_workers=N`` caps how many
+        of its calls are in the engine at once. ``shutdown()`` stops that executor, not
+        the engine. See :class:`godnb.core.futures.JobExecutor`.
+
+        Example:
+            >>> with eng.executor(priority=5) as ex:                 # doctest: +SKIP
+            ...     list(ex.map(pow, [2, 3], [10, 2]))
+            [1024, 9]
+            >>> await loop.run_in_executor(eng.executor(), fn, x)    # doctest: +SKIP
+        """
+        from godnb.core.futures import JobExecutor
+
+        return JobExecutor(self, backend, **job_options)
+
+    def to_pandas(self) -> Any:
+        """A :class:`pandas.DataFrame` of the jobs this engine knows, one row per job.
+
+        Active jobs and the last ``keep_finished`` finished ones; the columns are
+        documented in :func:`godnb.core.frames.jobs_frame`. Needs pandas
+        (``pip install "godnb[pandas]"``).
+
+        Example:
+            >>> df = eng.to_pandas()                                  # doctest: +SKIP
+            >>> df.groupby("status", observed=True)["run"].describe()  # doctest: +SKIP
+        """
+        from godnb.core.frames import jobs_frame
+
+        return jobs_frame(self)
 
     def events(self) -> AsyncIterator[JobEvent]:
         """Every job's events as they happen: ``async for ev in eng.events()``."""
@@ -396,14 +466,33 @@ class Engine:
     def loop(self) -> asyncio.AbstractEventLoop:
         return self._loop.loop
 
+    @property
+    def recovery(self) -> RecoveryStats | None:
+        """What the store's recovery did and what this engine adopted (None: no store)."""
+        return None if self._durable is None else self._durable.recovery
+
+    @property
+    def unwritten(self) -> tuple[str, ...]:
+        """Ids of jobs whose latest state ``shutdown()`` could not write to the store."""
+        return () if self._durable is None else self._durable.unwritten
+
     # -- waiting and closing -------------------------------------------------------------
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until every job this engine knows of has ended (True) or timeout (False)."""
+        """Block until every job this engine knows of has ended (True) or timeout (False).
+
+        With a store (and ``resume``), also until the store holds no job this engine can
+        run: jobs are claimed from it meanwhile, and each adopted job is waited for too.
+        """
+        if self._durable is not None:
+            return self._durable.wait(timeout)
         return self._rt.wait_idle(timeout)
 
     async def wait_async(self) -> None:
-        """Wait, without blocking the loop, until every known job has ended."""
-        await self._rt.wait_idle_async()
+        """Wait, without blocking the loop, as :meth:`wait` does."""
+        if self._durable is not None:
+            await self._durable.wait_async()
+        else:
+            await self._rt.wait_idle_async()
 
     def shutdown(self, wait: bool = True, timeout: float | None = None, *,
                  release: bool = False) -> None:
@@ -414,6 +503,12 @@ class Engine:
         but left pending there, for the next engine on it: a later session, or a
         ``godnb worker``. Here they stop as if cancelled (a process job is killed, a thread
         job flagged), and each runs again from the start where it is picked up.
+
+        With a store, shutdown stops claiming jobs from it first, and last writes every
+        state change still unwritten, retrying for up to ``flush_timeout`` seconds if the
+        store refuses (e.g. another process holds its lock); whatever it could not write
+        is warned about (a ``RuntimeWarning`` and a log record) and listed in
+        :attr:`unwritten`.
         """
         if self._closed:
             return
@@ -421,14 +516,14 @@ class Engine:
             raise ValueError("release=True keeps unfinished jobs in the engine's store, and "
                              "this engine has none; pass store=... to Engine, or drop "
                              "release=True")
+        if self._durable is not None:
+            self._durable.stop_polling()  # first: the jobs held now are all there is
         if wait:
             self.wait(timeout)
-        if self._durable is not None:
-            self._durable.stop_polling()
-            if release:
-                with self._rt.lock:
-                    unfinished = list(self._rt.active)
-                self._durable.release(unfinished)
+        if self._durable is not None and release:
+            with self._rt.lock:
+                unfinished = list(self._rt.active)
+            self._durable.release(unfinished)
         self._closed = True
         self._rt.cancel_all()
         self._rt.stop(wait=wait, timeout=timeout)
@@ -543,6 +638,19 @@ _MISS = object()
 _CHUNK = 2048  # jobs per hand-off while a big map is still being built
 
 
+def _template_task(*args: Any, **kwargs: Any) -> Any:
+    """Stands for the callable in a job template (templates are copied, never run)."""
+    raise RuntimeError("a job template is not a job: it is never run")
+
+
+def _task_ref(task: Any) -> Callable[[], Any]:
+    """A weak reference to ``task`` where it takes one, else a strong one (a builtin)."""
+    try:
+        return weakref.ref(task)
+    except TypeError:
+        return lambda: task
+
+
 def _merge_options(spec: TaskSpec, options: dict[str, Any]) -> dict[str, Any]:
     merged = {k: (v if v is not None else spec.options.get(k)) for k, v in options.items()}
     # Only None means "not given": a wrong value (0.0, "", False) reaches the strict checks.
@@ -593,6 +701,22 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+def _check_store_options(max_lag: int, flush_timeout: float, **flags: bool) -> None:
+    """Refuse, never coerce: a wrong type is a TypeError, a wrong value a ValueError."""
+    for name, flag in flags.items():
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be True or False, got {flag!r}")
+    if not isinstance(max_lag, int) or isinstance(max_lag, bool):
+        raise TypeError(f"max_lag must be an int (jobs), got {max_lag!r}")
+    if max_lag < 1:
+        raise ValueError(f"max_lag must be >= 1 (jobs), got {max_lag}")
+    if not isinstance(flush_timeout, int | float) or isinstance(flush_timeout, bool):
+        raise TypeError(f"flush_timeout must be a number of seconds, got {flush_timeout!r}")
+    if not 0 <= flush_timeout < float("inf"):
+        raise ValueError(f"flush_timeout must be a finite number of seconds >= 0, got "
+                         f"{flush_timeout!r}")
 
 
 def _info_dict(info: ExecutorInfo) -> dict[str, int]:

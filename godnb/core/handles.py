@@ -17,6 +17,7 @@ from godnb.models.job import Job, JobStatus, Progress
 from godnb.models.result import ErrorInfo, Result
 
 if TYPE_CHECKING:
+    from godnb.core.futures import JobFuture
     from godnb.core.runtime import Runtime
     from godnb.core.timers import Timer
     from godnb.execution.executor import Run
@@ -36,10 +37,12 @@ class JobHandle:
 
     __slots__ = (
         "__weakref__",
+        "_awaiters",
         "_callbacks",
+        "_cf_waiters",
         "_event",
+        "_future",
         "_runtime",
-        "_waiters",
         "args",
         "cache_key",
         "cached",
@@ -60,6 +63,8 @@ class JobHandle:
         "run",
         "submitted",
     )
+    _future: JobFuture | None  # left unset until first used (see __init__)
+    _cf_waiters: list[Any] | None
 
     def __init__(self, runtime: Runtime, job: Job, fn: Callable[..., Any],
                  args: tuple[Any, ...], kwargs: dict[str, Any], submitted: float) -> None:
@@ -84,8 +89,10 @@ class JobHandle:
         self.error: BaseException | None = None  # the live exception of a failed job
         self.execution_time = 0.0
         self._event: threading.Event | None = None
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] | None = None
+        self._awaiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] | None = None
         self._callbacks: list[Callable[[JobHandle], Any]] | None = None
+        # _future and _cf_waiters stay unset (no cost per job) until h.future or
+        # concurrent.futures.wait / as_completed first asks for them: see below.
 
     # -- state -----------------------------------------------------------------------
     @property
@@ -165,9 +172,9 @@ class JobHandle:
             fut: asyncio.Future[None] = loop.create_future()
             with self._runtime.lock:
                 if not self.finished:
-                    if self._waiters is None:
-                        self._waiters = []
-                    self._waiters.append((loop, fut))
+                    if self._awaiters is None:
+                        self._awaiters = []
+                    self._awaiters.append((loop, fut))
                 else:
                     fut.set_result(None)
             await fut
@@ -204,14 +211,58 @@ class JobHandle:
         self.finished = True
         if self._event is not None:
             self._event.set()
-        if self._waiters:
-            _wake(self._waiters)
-            self._waiters = None
+        if self._awaiters:
+            _wake(self._awaiters)
+            self._awaiters = None
         callbacks = self._callbacks
         if callbacks is None:
             return ()
         self._callbacks = None
         return callbacks
+
+    # -- concurrent.futures ------------------------------------------------------------
+    @property
+    def future(self) -> JobFuture:
+        """A :class:`concurrent.futures.Future` of this job, made on first use.
+
+        It resolves when the job ends: with the output, with the exception ``h.result()``
+        raises (:class:`JobFailed` / :class:`JobTimeout`, the job's own error as
+        ``__cause__``), or cancelled (``result()`` raises :class:`JobCancelled`, which is a
+        ``concurrent.futures.CancelledError``). ``h.future.cancel()`` cancels the job. For
+        code that takes standard futures; ``concurrent.futures.wait(handles)`` and
+        ``as_completed(handles)`` also take the handles themselves.
+
+        Example:
+            >>> h = eng.submit(pow, 2, 10)                  # doctest: +SKIP
+            >>> await asyncio.wrap_future(h.future)          # doctest: +SKIP
+            1024
+        """
+        from godnb.core.futures import future_of
+
+        return future_of(self)
+
+    def cancelled(self) -> bool:
+        """True once the job ended cancelled (as ``concurrent.futures.Future.cancelled``)."""
+        return self.finished and self.job.status is JobStatus.CANCELLED
+
+    # What concurrent.futures.wait() and as_completed() use on the objects they are given
+    # (see godnb.core.futures): the engine's lock, a state name, and a waiter list that is
+    # made (with the callback that tells it) only when one of them first asks.
+    @property
+    def _condition(self) -> threading.RLock:
+        return self._runtime.lock
+
+    @property
+    def _state(self) -> str:
+        from godnb.core.futures import cf_state
+
+        return cf_state(self)
+
+    @property
+    def _waiters(self) -> list[Any]:
+        from godnb.core.futures import cf_waiters
+
+        return cf_waiters(self)
 
     # -- control ---------------------------------------------------------------------
     def cancel(self) -> bool:

@@ -32,7 +32,7 @@ from godnb.errors import (
 )
 from godnb.execution.executor import Executor, Run
 from godnb.execution.loop import EngineLoop, running_loop
-from godnb.execution.remote import format_traceback
+from godnb.execution.remote import exception_message, format_traceback
 from godnb.models.events import EventKind, JobEvent
 from godnb.models.job import Job, JobStatus, Progress, utcnow
 from godnb.models.result import ErrorInfo
@@ -90,6 +90,10 @@ class Runtime:
         self.closing = False
         self._idle_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self.persist: Persistence | None = None  # set by the engine's store link
+        # Backpressure from the store link: while its write-behind is too far behind, the
+        # workers that may block (thread and process) start no new job.
+        self.store_behind = False
+        self._store_caught_up = threading.Condition(self.lock)
         # Set by a submitter that found the lock taken (a hint: no lock guards it).
         self.submitter_waiting = False
         self.on_final: list[Callable[[JobHandle], Any]] = []  # e.g. the result cache
@@ -104,6 +108,8 @@ class Runtime:
     def next_run(self, backend: str, timeout: float | None = None) -> Run | None:
         scheduler = self.schedulers[backend]
         with self.lock:
+            if self.store_behind and timeout and not self._wait_for_store(timeout):
+                return None
             while True:
                 # Without a wait (the async workers' case): pop under the lock held here.
                 handle = scheduler.next_job(timeout) if timeout else scheduler.pop()
@@ -126,7 +132,7 @@ class Runtime:
                 return []
             runs = [first]
             share = min(limit, len(scheduler) // max(1, self.executors[backend].workers))
-            while len(runs) < share:
+            while len(runs) < share and not self.store_behind:
                 handle = scheduler.next_job()
                 if handle is None:
                     break
@@ -134,6 +140,17 @@ class Runtime:
                 if run is not None:
                     runs.append(run)
             return runs
+
+    def _wait_for_store(self, timeout: float) -> bool:
+        """Wait (lock held) until the store caught up; False if it has not or we close."""
+        self._store_caught_up.wait_for(lambda: not self.store_behind or self.closing, timeout)
+        return not (self.store_behind or self.closing)
+
+    def set_store_behind(self, behind: bool) -> None:
+        """Hold back (True) or release (False) workers that may block; lock held."""
+        self.store_behind = behind
+        if not behind:
+            self._store_caught_up.notify_all()
 
     def outranked(self, backend: str, priority: int) -> bool:
         """True when a job of higher priority than ``priority`` is queued (a cheap hint)."""
@@ -226,8 +243,13 @@ class Runtime:
                 self.persist.changed(handle)
 
     # -- submitting ------------------------------------------------------------------
-    def enqueue(self, handles: list[JobHandle], backend: str) -> None:
-        """Queue new jobs on ``backend`` (already persisted if the engine is durable)."""
+    def enqueue(self, handles: list[JobHandle], backend: str, *,
+                wait_for_room: bool = True) -> None:
+        """Queue new jobs on ``backend`` (already persisted if the engine is durable).
+
+        ``wait_for_room=False`` skips ``max_pending`` (jobs adopted from a store: the
+        store link sized its claim to the room there was, and must never block).
+        """
         scheduler = self.schedulers[backend]
         if not self.lock.acquire(blocking=False):
             # A worker holds the lock. Once it lets go it keeps the GIL, and this thread
@@ -238,7 +260,8 @@ class Runtime:
         try:
             if self.closing:
                 raise RuntimeError("engine is shut down; create a new Engine to submit jobs")
-            self._make_room(len(handles))
+            if wait_for_room:
+                self._make_room(len(handles))
             for h in handles:
                 self.active[h.job_id] = h
             self.counts[_PENDING] += len(handles)
@@ -286,7 +309,7 @@ class Runtime:
     def _attempt_failed(self, handle: JobHandle, run: Run, error: BaseException,
                         tb: str | None, elapsed: float) -> None:
         job = handle.job
-        info = ErrorInfo(type=type(error).__name__, message=str(error),
+        info = ErrorInfo(type=type(error).__name__, message=exception_message(error),
                          traceback=tb if tb is not None else format_traceback(error),
                          attempt=run.attempt)
         if not handle.errors:
@@ -499,6 +522,7 @@ class Runtime:
     def stop(self, wait: bool, timeout: float | None) -> None:
         with self.lock:
             self.closing = True
+            self._store_caught_up.notify_all()
         for scheduler in self.schedulers.values():
             scheduler.wake()
         for executor in self.executors.values():

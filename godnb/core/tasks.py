@@ -19,6 +19,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from types import FunctionType, MethodType
 from typing import Any, TypeVar, overload
 
 from godnb.errors import UnknownTask
@@ -104,6 +105,9 @@ def resolve_task(task: str | Callable[..., Any]) -> TaskSpec:
     Raises :class:`UnknownTask` naming what was looked for and how to fix it.
     """
     if callable(task):
+        code = _stateful_code(task)
+        if code is not None:
+            return _stateful_spec(task, code)
         try:
             cached = _callable_specs.get(task)
         except TypeError:  # unhashable callable object
@@ -130,6 +134,39 @@ def resolve_task(task: str | Callable[..., Any]) -> TaskSpec:
         f"task {task!r} is not registered (registered: {known}); register it with "
         f"@god.task, import the module that does, or give an importable 'module:function'"
     )
+
+
+def _stateful_code(task: Callable[..., Any]) -> Any:
+    """The long-lived code behind a callable that carries state, else None.
+
+    A bound method holds its object and a closure its cells; each call of ``o.method``
+    makes a new one. Cached by itself, such a callable (and the object it holds) would stay
+    alive after its job ended: the cache keys these on their function or code instead,
+    and never holds the callable.
+    """
+    if type(task) is MethodType:
+        return task.__func__
+    if type(task) is FunctionType and task.__closure__ is not None:
+        return task.__code__
+    return None
+
+
+# Name and is_async (what costs microseconds to work out) by that code.
+_stateful_facts: dict[Any, tuple[str, bool]] = {}
+
+
+def _stateful_spec(task: Callable[..., Any], code: Any) -> TaskSpec:
+    facts = _stateful_facts.get(code)
+    if facts is None:
+        facts = (task_reference(task), is_async_callable(task))
+        if len(_stateful_facts) >= _CALLABLE_CACHE_SIZE:
+            _stateful_facts.clear()
+        _stateful_facts[code] = facts
+    spec = object.__new__(TaskSpec)  # the dataclass's __init__ would inspect it again
+    for name, value in (("name", facts[0]), ("fn", task), ("options", {}),
+                        ("is_async", facts[1])):
+        object.__setattr__(spec, name, value)
+    return spec
 
 
 def _import_path(path: str) -> Callable[..., Any]:

@@ -3,8 +3,9 @@
 A running stage writes plain attributes of its :class:`StageStats` from the thread that
 runs it (no lock: CPython makes each attribute store atomic, and a snapshot that is one
 item stale is fine). :meth:`PipelineProfile` snapshots are pydantic models, and the text
-and HTML renderings are pure functions of them, so a notebook widget, the CLI and the
-tests all read the same table.
+and HTML renderings are pure functions of them. There is one stage table
+(:data:`STAGE_COLUMNS`, :func:`stage_cells`, :func:`format_stage_table`): ``print(p.profile())``
+and the notebook's pipeline view show the same columns.
 
 Example:
     >>> st = StageStats("map[0]:double", "map")
@@ -16,22 +17,25 @@ Example:
 from __future__ import annotations
 
 import html
-import math
 from array import array
 from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from godnb.utils.profile import format_duration
+from godnb.utils.frames import make_frame
+from godnb.utils.profile import align_table, format_duration, format_rate, html_row
 from godnb.utils.timing import finite_or_none, percentile_of
 
 __all__ = [
+    "STAGE_COLUMNS",
     "PipelineProfile",
     "StageProfile",
     "StageStats",
     "format_pipeline_html",
     "format_pipeline_text",
+    "format_stage_table",
+    "stage_cells",
 ]
 
 # Latency samples kept per stage for p50/p95: a sliding window, so memory stays bounded
@@ -121,10 +125,6 @@ class StageStats:
             throughput=self.n_out / elapsed if elapsed > 0 else None)
 
 
-def _finite(x: float) -> float | None:
-    return None if math.isnan(x) else x
-
-
 class StageProfile(BaseModel):
     """One stage's row: counts, time in its function, latency and throughput.
 
@@ -184,6 +184,26 @@ class PipelineProfile(BaseModel):
                 return s
         raise KeyError(f"no stage {name!r}; stages: {[s.name for s in self.stages]}")
 
+    def to_pandas(self) -> Any:
+        """The stages as a :class:`pandas.DataFrame`, one row per stage (the source first).
+
+        Columns are :class:`StageProfile`'s fields: ``name``, ``kind``, ``backend``
+        (string), ``workers``, ``items_in``, ``items_out``, ``errors`` (int64), ``busy``,
+        ``p50``, ``p95`` (seconds) and ``throughput`` (items/s) as float64 (NaN when
+        unknown), ``max_queue_depth`` (Int64, <NA> for stages that hold one item at most);
+        ``df.attrs`` holds ``elapsed``, ``running`` and ``profiled``. Needs pandas
+        (``pip install "godnb[pandas]"``).
+
+        Example:
+            >>> p.profile().to_pandas().set_index("name")["busy"]   # doctest: +SKIP
+        """
+        columns = [(name, _DTYPES.get(name, "float64")) for name in StageProfile.model_fields]
+        df = make_frame("PipelineProfile.to_pandas()", columns,
+                        (tuple(getattr(stage, name) for name, _ in columns)
+                         for stage in self.stages))
+        df.attrs.update(elapsed=self.elapsed, running=self.running, profiled=self.profiled)
+        return df
+
     def __str__(self) -> str:
         return format_pipeline_text(self)
 
@@ -191,21 +211,25 @@ class PipelineProfile(BaseModel):
         return format_pipeline_html(self)
 
 
-_COLUMNS = ("stage", "in", "out", "errors", "busy", "p50", "p95", "items/s", "max depth")
+_DTYPES = {"name": "string", "kind": "string", "backend": "string", "workers": "int64",
+           "items_in": "int64", "items_out": "int64", "errors": "int64",
+           "max_queue_depth": "Int64"}
+
+#: The columns of the stage table (the notebook's pipeline view adds a bar after "stage").
+STAGE_COLUMNS = ("stage", "in", "out", "throughput", "busy", "p50", "p95", "max queue")
 
 
-def _rate(x: float | None) -> str:
-    if x is None:
-        return "-"
-    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
-
-
-def _cells(s: StageProfile) -> list[str]:
+def stage_cells(s: StageProfile) -> list[str]:
+    """One stage's row of the table, as text in :data:`STAGE_COLUMNS` order."""
     name = s.name if s.workers <= 1 else f"{s.name} ({s.backend} x{s.workers})"
-    return [name, "-" if s.kind == "source" else f"{s.items_in:,}", f"{s.items_out:,}",
-            str(s.errors), format_duration(s.busy), format_duration(s.p50),
-            format_duration(s.p95), _rate(s.throughput),
+    return [name, str(s.items_in), str(s.items_out), format_rate(s.throughput, "items"),
+            format_duration(s.busy), format_duration(s.p50), format_duration(s.p95),
             "-" if s.max_queue_depth is None else str(s.max_queue_depth)]
+
+
+def format_stage_table(stages: Iterable[StageProfile]) -> list[str]:
+    """The lines of the aligned stage table: its header, then one line per stage."""
+    return align_table(STAGE_COLUMNS, map(stage_cells, stages), rule=False)
 
 
 def _title(p: PipelineProfile) -> str:
@@ -223,15 +247,7 @@ def format_pipeline_text(profile: PipelineProfile) -> str:
         >>> print(format_pipeline_text(PipelineProfile()).splitlines()[0])
         pipeline finished: 0 stages, 0 items out, 0 errors in 0 s
     """
-    grid = [list(_COLUMNS), *(_cells(s) for s in profile.stages)]
-    widths = [max(len(row[i]) for row in grid) for i in range(len(_COLUMNS))]
-    lines = [_title(profile)]
-    for row in grid:
-        cells = [row[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(row[1:], widths[1:],
-                                                                        strict=True))]
-        lines.append("  ".join(cells).rstrip())
-    lines.insert(2, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return "\n".join([_title(profile), *format_stage_table(profile.stages)])
 
 
 def format_pipeline_html(profile: PipelineProfile) -> str:
@@ -242,13 +258,8 @@ def format_pipeline_html(profile: PipelineProfile) -> str:
         >>> "&lt;lambda&gt;" in format_pipeline_html(PipelineProfile(stages=[row]))
         True
     """
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in _COLUMNS)
-    body = "".join(_html_row(_cells(s)) for s in profile.stages)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in STAGE_COLUMNS)
+    body = "".join(html_row(stage_cells(s)) for s in profile.stages)
     return (f'<table class="godnb-pipeline-profile"><caption>{html.escape(_title(profile))}'
             f"</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
-
-def _html_row(cells: Iterable[Any]) -> str:
-    first, *rest = (html.escape(str(c)) for c in cells)
-    tail = "".join(f'<td style="text-align:right">{c}</td>' for c in rest)
-    return f'<tr><td style="text-align:left">{first}</td>{tail}</tr>'

@@ -21,6 +21,7 @@ import sys
 from typing import Any
 
 from godnb.notebook import rich as _rich
+from godnb.notebook import showing as _showing
 from godnb.notebook.formatters import (
     format_engine_html,
     format_engine_text,
@@ -85,6 +86,7 @@ __all__ = [
 EXTENSION_NAME = "godnb"
 
 _rich.install()
+_showing.install()
 
 
 def load_ipython_extension(ip: Any) -> None:

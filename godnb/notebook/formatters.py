@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from html import escape
 
+from godnb.dataflow.profile import STAGE_COLUMNS, StageProfile, format_stage_table, stage_cells
 from godnb.models.job import JobStatus
 from godnb.notebook.snapshots import (
     EngineSnapshot,
@@ -21,6 +22,7 @@ from godnb.notebook.snapshots import (
     StageSnapshot,
 )
 from godnb.utils.profile import ProfileTable, format_duration
+from godnb.utils.profile import format_rate as _rate
 
 __all__ = [
     "BAR_STYLE",
@@ -67,13 +69,6 @@ def _num(x: float | None) -> str:
     if x is None:
         return "?"
     return str(int(x)) if float(x).is_integer() else f"{x:.4g}"
-
-
-def _rate(rate: float | None, unit: str) -> str:
-    if rate is None:
-        return f"- {unit}/s"
-    digits = 0 if rate >= 100 else 1 if rate >= 10 else 2
-    return f"{rate:.{digits}f} {unit}/s"
 
 
 def _pct(fraction: float | None) -> str:
@@ -255,6 +250,7 @@ def _engine_lines(s: EngineSnapshot) -> list[tuple[str, str]]:
         ("start latency", f"p50 {format_duration(s.latency_p50)}, "
                           f"p99 {format_duration(s.latency_p99)}"),
         ("queue", f"depth {s.queue_depth}, submitted {s.submitted}, retried {s.retried}"),
+        *([("recovery", s.recovery)] if s.recovery else []),
     ]
 
 
@@ -282,14 +278,11 @@ def format_profile_html(table: ProfileTable) -> str:
     return table.to_html()
 
 
-# -- pipelines -------------------------------------------------------------------------------
-_STAGE_COLUMNS = ("stage", "in", "out", "throughput", "busy", "p50", "p95", "max queue")
-
-
-def _stage_cells(st: StageSnapshot) -> list[str]:
-    return [st.name, str(st.items_in), str(st.items_out), _rate(st.throughput, "items"),
-            format_duration(st.busy), format_duration(st.p50), format_duration(st.p95),
-            "-" if st.queue_depth is None else str(st.queue_depth)]
+# -- pipelines: the stage table of godnb.dataflow.profile, with a bar per stage in HTML ------
+def _stage_row(st: StageSnapshot) -> StageProfile:
+    return StageProfile(name=st.name, kind="stage", items_in=st.items_in,
+                        items_out=st.items_out, busy=st.busy, p50=st.p50, p95=st.p95,
+                        throughput=st.throughput, max_queue_depth=st.queue_depth)
 
 
 def _stage_fraction(st: StageSnapshot, scale: int) -> float:
@@ -306,14 +299,7 @@ def format_pipeline_text(s: PipelineSnapshot) -> str:
     head = f"{s.name}: {len(s.stages)} stage{'s' if len(s.stages) != 1 else ''}, {state}"
     if not s.stages:
         return head
-    grid = [list(_STAGE_COLUMNS), *(_stage_cells(st) for st in s.stages)]
-    widths = [max(len(row[i]) for row in grid) for i in range(len(_STAGE_COLUMNS))]
-    lines = [head]
-    for row in grid:
-        cells = [row[0].ljust(widths[0])]
-        cells += [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
+    return "\n".join([head, *format_stage_table(map(_stage_row, s.stages))])
 
 
 def stage_label_html(st: StageSnapshot) -> str:
@@ -325,10 +311,10 @@ def stage_label_html(st: StageSnapshot) -> str:
 def format_pipeline_html(s: PipelineSnapshot) -> str:
     scale = _pipeline_scale(s)
     colour = COLOURS[JobStatus.COMPLETED if s.finished else JobStatus.RUNNING]
-    head = "".join(f"<th>{escape(c)}</th>" for c in ("stage", "", *_STAGE_COLUMNS[1:]))
+    head = "".join(f"<th>{escape(c)}</th>" for c in ("stage", "", *STAGE_COLUMNS[1:]))
     rows = []
     for st in s.stages:
-        cells = _stage_cells(st)
+        cells = stage_cells(_stage_row(st))
         tds = [f'<td style="text-align:left">{escape(cells[0])}</td>',
                f"<td>{_bar_html(_stage_fraction(st, scale), colour, 120)}</td>"]
         tds += [f'<td style="text-align:right">{escape(c)}</td>' for c in cells[1:]]

@@ -171,6 +171,7 @@ class EngineSnapshot(_Snapshot):
     workers: dict[str, WorkerSnapshot] = Field(default_factory=dict)
     uptime: float = 0.0
     closed: bool = False
+    recovery: str | None = None  # what the store recovered and the engine adopted, if any
 
     @property
     def active(self) -> int:
@@ -322,10 +323,13 @@ def snapshot_engine(engine: Any) -> EngineSnapshot:
     workers = {name: WorkerSnapshot(workers=w["workers"], busy=w["busy"],
                                     started=bool(w["started"]))
                for name, w in s.workers.items()}
+    recovery = getattr(engine, "recovery", None)
+    shown = recovery is not None and (recovery.recovered or recovery.adopted)
     return EngineSnapshot(name=engine.name, counts=dict(s.counts), queue_depth=s.queue_depth,
                           submitted=s.submitted, retried=s.retried, throughput=s.throughput,
                           latency_p50=s.latency_p50, latency_p99=s.latency_p99,
-                          workers=workers, uptime=s.uptime, closed=bool(engine.closed))
+                          workers=workers, uptime=s.uptime, closed=bool(engine.closed),
+                          recovery=str(recovery) if shown else None)
 
 
 # -- pipelines (duck-typed: the pipeline module is written elsewhere) ----------------------

@@ -287,6 +287,7 @@ class GroupView(_View):
         finished = self.group.done()
         s = snapshot_group(self.group, counts=self._current_counts(force=finished))
         with self.bar.hold_sync():
+            self.bar.max = max(1, s.total)  # a group may grow (an executor's, joblib's)
             self.bar.value = s.done
             self.bar.bar_style = BAR_STYLE[s.status] if s.finished else ""
         self.label.value = group_label_html(s)

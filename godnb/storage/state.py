@@ -2,7 +2,8 @@
 
 * :class:`SQLiteStore` - one SQLite file in WAL mode, shared by many engines and
   processes; what ``Engine(store="jobs.db")`` uses.
-* :class:`ShelveStore` - a :mod:`shelve` file for one process.
+* :class:`ShelveStore` - a :mod:`shelve` file for one process; what it acknowledges
+  survives ``kill -9`` (see :mod:`godnb.storage.dumbfile`).
 * :class:`MemoryStore` - in memory, for tests and engines that need no durability.
 
 Reading a store never unpickles anything: a pickled argument or result comes back as a

@@ -3,6 +3,8 @@
 :class:`ProfileCollector` is cheap to feed (the engine calls :meth:`~ProfileCollector.record`
 on its hot path) and sorts only when a :class:`ProfileTable` is asked for. The formatters
 are pure functions of a table, so the notebook widgets and the CLI render the same text.
+The table pieces (:func:`format_duration`, :func:`format_rate`, :func:`align_table`,
+:func:`html_row`) serve every table godnb prints, the pipeline's too.
 """
 
 from __future__ import annotations
@@ -11,21 +13,26 @@ import html
 import math
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from godnb.utils.frames import make_frame
 from godnb.utils.timing import DEFAULT_RESERVOIR, check_reservoir, percentile_of
 
 __all__ = [
     "ProfileCollector",
     "ProfileTable",
     "TaskProfile",
+    "align_table",
     "format_duration",
     "format_profile_html",
     "format_profile_text",
+    "format_rate",
+    "html_row",
 ]
 
 
@@ -80,11 +87,33 @@ class ProfileTable(BaseModel):
         """The table as an HTML ``<table>`` (see :func:`format_profile_html`)."""
         return format_profile_html(self)
 
+    def to_pandas(self) -> Any:
+        """The rows as a :class:`pandas.DataFrame`, one per task, in this table's order.
+
+        Columns are :class:`TaskProfile`'s fields: ``task`` (string), the counts (int64),
+        ``mean``, ``p50``, ``p95`` and ``total_time`` in seconds (float64, NaN when no run
+        was timed); ``df.attrs["generated_at"]`` is the table's time. Needs pandas
+        (``pip install "godnb[pandas]"``).
+
+        Example:
+            >>> eng.profile().to_pandas().set_index("task")["p95"]   # doctest: +SKIP
+        """
+        columns = [(name, _DTYPES.get(name, "int64")) for name in TaskProfile.model_fields]
+        df = make_frame("ProfileTable.to_pandas()", columns,
+                        (tuple(getattr(row, name) for name, _ in columns)
+                         for row in self.rows))
+        df.attrs["generated_at"] = self.generated_at
+        return df
+
     def __str__(self) -> str:
         return format_profile_text(self)
 
     def _repr_html_(self) -> str:
         return format_profile_html(self)
+
+
+_DTYPES = {"task": "string", "mean": "float64", "p50": "float64", "p95": "float64",
+           "total_time": "float64"}
 
 
 _UNITS = ((1e-6, 1e9, "ns", 0), (1e-3, 1e6, "µs", 1), (1.0, 1e3, "ms", 1), (60.0, 1.0, "s", 2))
@@ -115,6 +144,52 @@ def format_duration(seconds: float | None) -> str:
     return f"{sign}{hours}h {rest:02d}m"
 
 
+def format_rate(rate: float | None, unit: str) -> str:
+    """A rate per second with a unit: ``"26584 items/s"``, ``"3.33 it/s"``; None: ``"- it/s"``.
+
+    Example:
+        >>> format_rate(26584.2, "items"), format_rate(3.333, "it"), format_rate(None, "jobs")
+        ('26584 items/s', '3.33 it/s', '- jobs/s')
+    """
+    if rate is None:
+        return f"- {unit}/s"
+    digits = 0 if rate >= 100 else 1 if rate >= 10 else 2
+    return f"{rate:.{digits}f} {unit}/s"
+
+
+def align_table(header: Sequence[str], rows: Iterable[Sequence[str]], *, rule: bool = True
+                ) -> list[str]:
+    """The lines of an aligned text table: the first column left, the others right.
+
+    ``rule`` draws dashes under the header.
+
+    Example:
+        >>> for line in align_table(("task", "n"), [("fit", "12"), ("predict", "3")]):
+        ...     print(line)
+        task      n
+        -------  --
+        fit      12
+        predict   3
+    """
+    grid = [list(header), *(list(row) for row in rows)]
+    widths = [max(len(row[i]) for row in grid) for i in range(len(header))]
+    lines = []
+    for row in grid:
+        cells = [row[0].ljust(widths[0])]
+        cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    if rule:
+        lines.insert(1, "  ".join("-" * width for width in widths))
+    return lines
+
+
+def html_row(cells: Sequence[str]) -> str:
+    """One ``<tr>`` of escaped cells, the first left-aligned and the others right."""
+    first = f'<td style="text-align:left">{html.escape(cells[0])}</td>'
+    rest = "".join(f'<td style="text-align:right">{html.escape(c)}</td>' for c in cells[1:])
+    return f"<tr>{first}{rest}</tr>"
+
+
 _COLUMNS = ("task", "count", "ok", "failed", "retried", "cancelled", "cache hits",
             "mean", "p50", "p95", "total")
 
@@ -138,15 +213,7 @@ def format_profile_text(table: ProfileTable) -> str:
     """
     if not table.rows:
         return f"{_title(table)}: no tasks recorded yet"
-    grid = [list(_COLUMNS), *(_row_cells(row) for row in table.rows)]
-    widths = [max(len(line[i]) for line in grid) for i in range(len(_COLUMNS))]
-    lines = [_title(table)]
-    for line in grid:
-        cells = [line[0].ljust(widths[0])]
-        cells += [cell.rjust(width) for cell, width in zip(line[1:], widths[1:], strict=True)]
-        lines.append("  ".join(cells).rstrip())
-    lines.insert(2, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+    return "\n".join([_title(table), *align_table(_COLUMNS, map(_row_cells, table.rows))])
 
 
 def format_profile_html(table: ProfileTable) -> str:
@@ -162,15 +229,10 @@ def format_profile_html(table: ProfileTable) -> str:
         return (f'<table class="godnb-profile">{caption}<tbody><tr><td>no tasks recorded yet'
                 f"</td></tr></tbody></table>")
     head = "".join(f"<th>{html.escape(name)}</th>" for name in _COLUMNS)
-    body = "".join(_html_row(_row_cells(row)) for row in table.rows)
+    body = "".join(html_row(_row_cells(row)) for row in table.rows)
     return (f'<table class="godnb-profile">{caption}<thead><tr>{head}</tr></thead>'
             f"<tbody>{body}</tbody></table>")
 
-
-def _html_row(cells: list[str]) -> str:
-    first = f'<td style="text-align:left">{html.escape(cells[0])}</td>'
-    rest = "".join(f'<td style="text-align:right">{html.escape(c)}</td>' for c in cells[1:])
-    return f"<tr>{first}{rest}</tr>"
 
 
 @dataclass(slots=True)

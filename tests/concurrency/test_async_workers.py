@@ -11,6 +11,7 @@ import pytest
 import godnb as god
 from godnb import Engine, JobStatus
 from godnb.execution.context import current_job_id
+from tests.waiting import wait_until_async
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -50,8 +51,7 @@ def test_cancel_does_not_reach_the_next_job_of_the_worker() -> None:
         async with Engine(async_limit=1) as eng:
             slow = eng.submit(nap, 30, backend="async")
             after = eng.submit(nap, 0.01, "next", backend="async")
-            while slow.status is not JobStatus.RUNNING:
-                await asyncio.sleep(0.001)
+            await wait_until_async(lambda: slow.status is JobStatus.RUNNING, 30, "slow to run")
             assert slow.cancel()
             assert await after == "next"
             assert slow.status is JobStatus.CANCELLED
@@ -67,8 +67,7 @@ def test_after_a_cancel_the_next_job_can_use_asyncio_timeout() -> None:
         async with Engine(async_limit=1) as eng:
             slow = eng.submit(nap, 30)
             after = eng.submit(with_asyncio_timeout)
-            while slow.status is not JobStatus.RUNNING:
-                await asyncio.sleep(0.001)
+            await wait_until_async(lambda: slow.status is JobStatus.RUNNING, 30, "slow to run")
             slow.cancel()
             assert await after == ("timed out", 0)
 
@@ -123,8 +122,7 @@ def test_a_job_that_swallows_its_cancel_stays_cancelled() -> None:
         async with Engine(async_limit=1) as eng:
             h = eng.submit(stubborn, "ignored")
             after = eng.submit(nap, 0, "next")
-            while h.status is not JobStatus.RUNNING:
-                await asyncio.sleep(0.001)
+            await wait_until_async(lambda: h.status is JobStatus.RUNNING, 30, "the job to run")
             h.cancel()
             assert await after == "next"  # the worker is not left cancelled
             assert h.status is JobStatus.CANCELLED
@@ -230,10 +228,8 @@ def test_shutdown_without_wait_cancels_the_running_and_the_queued() -> None:
     async def main() -> None:
         eng = Engine(async_limit=2)
         group = eng.map(nap, [30] * 5)
-        while group.counts()["running"] < 2:
-            await asyncio.sleep(0.001)
+        await wait_until_async(lambda: group.counts()["running"] >= 2, 30, "two jobs to run")
         eng.shutdown(wait=False)
-        await asyncio.sleep(0.05)
         assert group.counts()["cancelled"] == 5
 
     asyncio.run(main())

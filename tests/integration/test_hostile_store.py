@@ -181,12 +181,14 @@ def test_result_unpickle_loads_on_request(tmp_path: Path) -> None:
 
 
 def test_a_tampered_shelve_store_is_refused_without_running_it(tmp_path: Path) -> None:
-    import dbm
+    from godnb.storage.dumbfile import DumbFile
 
     path, marker = tmp_path / "s", tmp_path / "marker"
     ShelveStore(path).close()
-    with dbm.open(str(path), "w") as db:
-        db[b"job:evil"] = pickle.dumps(Touch(marker))
+    rows = DumbFile(str(path))  # the store's own file format: a committed row
+    rows[b"job:evil"] = pickle.dumps(Touch(marker))
+    rows.commit()
+    rows.close()
     with pytest.raises(god.StoreError, match=r"names posix\.system.*tampered"):
         ShelveStore(path)
     assert not marker.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -166,6 +167,23 @@ def test_engine_text_and_html() -> None:
     assert "start latency  p50 1.2 ms, p99 3.4 ms" in text
     html = format_engine_html(s.model_copy(update={"name": EVIL}))
     assert "<script>" not in html and "p99 3.4 ms" in html
+    assert "recovery" not in text  # an engine with nothing recovered says nothing of it
+
+
+def test_engine_view_shows_what_the_store_recovered(tmp_path: Path) -> None:
+    from godnb import Job
+    from godnb.storage import SQLiteStore
+
+    db = tmp_path / "j.db"
+    with SQLiteStore(db) as store:
+        store.add([Job(payload={"task": "math:sqrt", "args": [4]})], owner="gone-engine")
+    with Engine(threads=1, store=db) as eng:
+        assert eng.wait(30)
+        text = format_engine_text(snapshot_engine(eng))
+        html = format_engine_html(snapshot_engine(eng))
+    line = next(x for x in text.splitlines() if x.startswith("recovery"))
+    assert "recovered 1 job(s) (0 interrupted)" in line and "adopted 1" in line
+    assert "adopted 1" in html
 
 
 # -- profile and pipeline ----------------------------------------------------------------

@@ -25,6 +25,7 @@ from godnb.notebook.widgets import (
     QueueView,
 )
 from tests.notebook.test_nb_formatters import EVIL, Pipeline
+from tests.waiting import wait_until, wait_until_async
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 pytestmark = pytest.mark.timeout(120)
@@ -86,11 +87,12 @@ def test_job_view_follows_a_running_job_and_flushes_the_final_state() -> None:
             h = eng.submit(work)
             v = JobView(h)
             try:
-                await _until(lambda: v.bar.value == 1 and v.bar.max == 4)
+                await wait_until_async(lambda: v.bar.value == 1 and v.bar.max == 4, 10,
+                                       "the bar at 1/4")
                 assert v.bar.bar_style == ""
                 gate.set()
                 assert await h == "ok"
-                await _until(lambda: v.bar.bar_style == "success")
+                await wait_until_async(lambda: v.bar.bar_style == "success", 10, "a green bar")
                 assert v.bar.value == 4 and "completed" in v.label.value
             finally:
                 gate.set()
@@ -121,7 +123,7 @@ def _count_bar_writes(pause_every: int) -> tuple[int, int, float, float]:
             gate.set()
             await h
             duration = time.monotonic() - start
-            await _until(lambda: v.bar.bar_style == "success")
+            await wait_until_async(lambda: v.bar.bar_style == "success", 10, "a green bar")
             final = v.bar.value
             flushes = v.refresher.flushes
             v.close()
@@ -143,13 +145,6 @@ def test_progress_over_half_a_second_updates_at_most_ten_times_a_second() -> Non
           f"{flushes} flushes")
     assert final == 1000
     assert 2 <= writes <= 10 * duration + 2  # live, but throttled to ~10 per second
-
-
-async def _until(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 # -- GroupView -------------------------------------------------------------------------------
@@ -191,7 +186,7 @@ def test_group_view_polls_until_the_group_ends() -> None:
                 assert v.bar.value == 0 and v.bar.bar_style == ""
                 gate.set()
                 await g
-                await _until(lambda: v.bar.bar_style == "success")
+                await wait_until_async(lambda: v.bar.bar_style == "success", 10, "a green bar")
                 assert v.bar.value == 50 and "50/50" in v.label.value
                 flushes = v.refresher.flushes
                 await asyncio.sleep(0.3)
@@ -213,8 +208,7 @@ def test_queue_view_of_100k_pending_jobs_is_fast_and_shows_top_rows(views: list[
     try:
         blocker = eng.submit(gate.wait, 30, name="blocker", priority=1)
         g = eng.map(abs, range(100_000), priority=0)
-        while blocker.status is not JobStatus.RUNNING:
-            time.sleep(0.005)
+        wait_until(lambda: blocker.status is JobStatus.RUNNING, 30, "the blocker to run")
         t0 = time.perf_counter()
         s = snapshot_queue(eng, 20)
         html = format_queue_html(s)
@@ -253,11 +247,11 @@ def test_queue_view_empty_engine_hides_buttons_and_wakes_on_submit(views: list[A
                 assert {b.layout.visibility for b in v.buttons} == {"hidden"}
                 gate = threading.Event()
                 h = eng.submit(gate.wait, 5, name="sleepy")  # the wake listener fires
-                await _until(lambda: v.row_ids == [h.job_id])
+                await wait_until_async(lambda: v.row_ids == [h.job_id], 10, "the job's row")
                 assert v.buttons[0].layout.visibility == "visible"
                 gate.set()
                 await h
-                await _until(lambda: v.row_ids == [])
+                await wait_until_async(lambda: v.row_ids == [], 10, "no rows")
             finally:
                 v.close()
 
@@ -299,7 +293,7 @@ def test_profile_view_follows_an_engine() -> None:
             try:
                 assert "no tasks recorded yet" in v.table_html.value
                 assert await eng.submit(abs, -1) == 1  # wakes the idle view
-                await _until(lambda: "abs" in v.table_html.value)
+                await wait_until_async(lambda: "abs" in v.table_html.value, 10, "the abs row")
             finally:
                 v.close()
 
