@@ -102,6 +102,7 @@ class Durability:
         self._can_run_cache: dict[str, tuple[bool, float]] = {}
         self.allow = tuple(allow)  # module patterns whose stored jobs may run here
         self.trusted: set[str] = set()  # task names submitted by name to this engine
+        self._allowed: set[str] = set()  # tasks found allowed (see allowed())
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._retry_at = 0.0
@@ -412,8 +413,19 @@ class Durability:
         self.resume.tick(now)
 
     def allowed(self, task: str) -> bool:
-        """May this engine run a stored job naming ``task``? Imports nothing."""
-        return task in self.trusted or is_allowed(task, self.allow)
+        """May this engine run a stored job naming ``task``? Imports nothing.
+
+        Asked for every adopted job: a yes is remembered (trust is never withdrawn: a task
+        stays registered), a no is asked again (the task may be registered later).
+        """
+        if task in self._allowed:
+            return True
+        if not (task in self.trusted or is_allowed(task, self.allow)):
+            return False
+        if len(self._allowed) >= 10_000:  # distinct names a store can hold are unbounded
+            self._allowed.clear()
+        self._allowed.add(task)
+        return True
 
     def _can_run(self, task: str) -> bool:
         """Whether this engine claims a stored job's task: every claim asks here.
