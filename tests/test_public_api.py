@@ -14,7 +14,7 @@ PUBLIC = {
     "Pipeline", "PipelineError", "ProfileTable", "Progress", "QueueFull", "RecoveryStats",
     "Result",
     "RetryPolicy", "RetryableError", "SQLiteStore", "ShelveStore", "Store", "StoreError",
-    "UnknownTask",
+    "TaskNotAllowed", "UnknownTask",
     "ValidationError", "WorkerDied", "__version__", "cached", "cancelled", "check_cancelled",
     "configure_logging", "default_engine", "load_ipython_extension", "map", "metrics",
     "plugins", "progress", "retry", "set_default_engine", "submit", "task", "timed",
@@ -30,7 +30,8 @@ def test_all_is_the_public_surface() -> None:
 
 def test_errors_share_one_base() -> None:
     for name in ("FatalError", "InvalidTransition", "JobCancelled", "JobFailed", "JobTimeout",
-                 "LoopBlockingError", "QueueFull", "RetryableError", "UnknownTask",
+                 "LoopBlockingError", "QueueFull", "RetryableError", "TaskNotAllowed",
+                 "UnknownTask",
                  "ValidationError", "WorkerDied", "PipelineError"):
         assert issubclass(getattr(god, name), god.GodnbError), name
     assert issubclass(god.JobTimeout, TimeoutError)

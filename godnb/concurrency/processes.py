@@ -12,8 +12,15 @@ run. A fork is a snapshot: a function defined or redefined in ``__main__`` after
 unknown or stale in the child, so the manager re-forks its child (which copies the current
 ``__main__``) before sending such work, and once more if the child still can not load it.
 
-Children ignore SIGINT: interrupting a Jupyter kernel signals its whole process group, and
-that must stop the cell, not background jobs (cancel those with ``h.cancel()``).
+Each child runs in its own process group, so a timeout or cancel kills the job's own
+children and grandchildren with it (``killpg``), not just the worker. That also keeps
+children out of the kernel's group: interrupting a Jupyter kernel signals its whole process
+group, and that must stop the cell, not background jobs (cancel those with ``h.cancel()``);
+children ignore SIGINT besides. A child dies with the engine's process: on Linux the
+kernel kills it when its parent dies (``PR_SET_PDEATHSIG``), elsewhere a watchdog thread
+notices within ``_LIVENESS`` seconds and kills its group. (On Linux, processes a job
+started are left running when the *engine* is killed, as with any orphan; kill their
+group with ``kill -- -PGID``.)
 
 Output: when the parent captures a job's output (always in a kernel; see
 :mod:`godnb.execution.output`), the child routes what the job prints and logs to the
@@ -33,6 +40,7 @@ futures API around a :class:`ProcessExecutor`; the pipeline uses it for chunks.
 from __future__ import annotations
 
 import atexit
+import ctypes
 import logging
 import os
 import pickle
@@ -64,6 +72,9 @@ _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _PROGRESS_INTERVAL = 0.05  # seconds between progress messages from one child
 _STOP = b""  # parent -> child: exit cleanly
 _LIVENESS = 1.0  # how often a waiting side checks that the other side still exists
+_PR_SET_PDEATHSIG = 1  # prctl(2) option: the signal a process gets when its parent dies
+# Ask the kernel to kill children whose parent died (Linux); else a watchdog thread polls.
+_USE_PDEATHSIG = sys.platform.startswith("linux")
 
 # Parent ends of every live pipe, so a forked child can close the ones it inherited (a pipe
 # end held open by a sibling would hide EOFs and leak descriptors into user jobs).
@@ -163,13 +174,70 @@ class _ChildRun:
         self._out_active = False
 
 
-def _child_main(conn: Connection, inherited: list[Connection]) -> None:
+def _own_group() -> None:
+    """Lead a new process group (the parent also sets it, whichever runs first)."""
+    try:
+        os.setpgid(0, 0)
+    except OSError:  # e.g. a session leader: then the parent's kill takes the child alone
+        pass
+
+
+def _die_with_parent(engine: int) -> None:
+    """Make sure this worker process does not outlive ``engine`` (the engine's pid).
+
+    Linux, when the engine forked us: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, then a check
+    that the engine did not die before that call. Otherwise (another OS, a fork server
+    between us, prctl failing): a daemon thread polls that the engine's pid still exists.
+    """
+    if _USE_PDEATHSIG and os.getppid() == engine:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+                if os.getppid() != engine:
+                    os._exit(1)  # the engine died before the request took effect
+                return
+        except (OSError, AttributeError):
+            pass
+    threading.Thread(target=_watch_engine, args=(engine,), name="godnb-engine-watch",
+                     daemon=True).start()
+
+
+def _watch_engine(engine: int, interval: float = _LIVENESS / 4) -> None:
+    while _pid_exists(engine):
+        time.sleep(interval)
+    _kill_own_group()
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. EPERM: it exists
+        return True
+    return True
+
+
+def _kill_own_group() -> None:
+    """SIGKILL this process and, if it leads its own group, the job's processes too."""
+    me = os.getpid()
+    try:
+        if os.getpgid(0) == me:
+            os.killpg(me, signal.SIGKILL)
+    except OSError:
+        pass
+    os.kill(me, signal.SIGKILL)
+
+
+def _child_main(conn: Connection, inherited: list[Connection], engine: int = 0) -> None:
     """Entry point of a worker process: run work until told to stop or orphaned."""
+    _own_group()
+    parent = os.getppid()
+    _die_with_parent(engine or parent)
     for c in inherited:
         c.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     install_output_router()  # a captured job's prints go to the parent, others as before
-    parent = os.getppid()
     ctx = _ChildRun(conn)
     ready = _watch(conn)
     while True:
@@ -256,7 +324,7 @@ class _Slot:
                 items = list(vars(main).items()) if main is not None else []
                 self.main_ns = {k: v for k, v in items
                                 if isinstance(v, types.FunctionType | type)}
-            proc = ctx.Process(target=_child_main, args=(child, inherited),
+            proc = ctx.Process(target=_child_main, args=(child, inherited, os.getpid()),
                                name=f"godnb-proc-{self.index}-child")
             try:
                 proc.start()
@@ -265,6 +333,10 @@ class _Slot:
                 raise
             finally:
                 child.close()
+            try:  # as the child does: whichever runs first, no kill finds it in our group
+                os.setpgid(proc.pid, proc.pid)
+            except OSError:  # it exec'd already (spawn) or died: it set its own group
+                pass
             _parent_ends.add(parent)
         self.watch = _watch(parent, proc.sentinel)
         with self.lock:
@@ -276,7 +348,7 @@ class _Slot:
             if self.proc is not None and self.run is not None and run in (None, self.run):
                 self.run.cancel_requested = True
                 self.killed = True
-                self.proc.kill()
+                _kill_group(self.proc)
 
     def retire(self, graceful: bool = True) -> int | None:
         """Stop and reap the child; return its exit code. The slot is then empty."""
@@ -287,6 +359,8 @@ class _Slot:
         if proc is None:
             return None
         assert conn is not None
+        if not graceful:
+            _kill_group(proc)  # before the child is reaped: its pid still names its group
         if graceful and proc.exitcode is None:
             try:
                 conn.send_bytes(_STOP)
@@ -302,6 +376,22 @@ class _Slot:
         conn.close()
         proc.close()
         return code
+
+
+def _kill_group(proc: Any) -> None:
+    """SIGKILL a worker process and everything in its process group (what its job started).
+
+    Only a group the worker leads is killed (never the engine's own); a worker that could
+    not get its own group is killed alone.
+    """
+    pid = proc.pid
+    try:
+        if pid and os.getpgid(pid) == pid:
+            os.killpg(pid, signal.SIGKILL)
+            return
+    except OSError:  # gone already, or its group too
+        pass
+    proc.kill()
 
 
 def _resolve_context(mp_context: Any) -> Any:

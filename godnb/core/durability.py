@@ -27,7 +27,12 @@
   applies cancel requests other processes wrote into the store, keeps this engine's
   heartbeat fresh, and every few seconds recovers the jobs of engines that died.
 
-Every job an engine takes from the store passes :meth:`Durability._can_run` first.
+Every job an engine takes from the store passes :meth:`Durability._can_run` first. A job
+read from the store runs only if this engine trusts its task (see
+:func:`godnb.core.tasks.is_allowed`: registered with ``@god.task``, in a module the engine's
+``allow`` patterns name, or submitted by name to this engine): a store file can name any
+code. Others are claimed and failed with the reason and the fix, without importing
+anything; their pickled arguments are never loaded.
 """
 
 from __future__ import annotations
@@ -38,12 +43,12 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from godnb.core.handles import JobHandle
 from godnb.core.resume import RecoveryStats, Resume
-from godnb.core.tasks import resolve_task
+from godnb.core.tasks import is_allowed, resolve_task
 from godnb.core.writebehind import FIRST_BACKOFF, MAX_BACKOFF, FailureStreak, batch_rows, time_left
 from godnb.errors import StoreError, UnknownTask
 from godnb.models.job import JobStatus
@@ -70,7 +75,7 @@ class Durability:
                  default_backend: str, poll_interval: float = 0.25,
                  flush_interval: float = 0.05, max_lag: int = DEFAULT_MAX_LAG,
                  flush_timeout: float = 30.0, resume: bool = True,
-                 retry_interrupted: bool = False) -> None:
+                 retry_interrupted: bool = False, allow: Sequence[str] = ()) -> None:
         opened = open_store(store)
         assert opened is not None
         self.store: Store = opened
@@ -95,6 +100,9 @@ class Durability:
         self._flush_lock = threading.Lock()
         self._detached: set[str] = set()  # released jobs: never written again
         self._can_run_cache: dict[str, tuple[bool, float]] = {}
+        self.allow = tuple(allow)  # module patterns whose stored jobs may run here
+        self.trusted: set[str] = set()  # task names submitted by name to this engine
+        self._allowed: set[str] = set()  # tasks found allowed (see allowed())
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._retry_at = 0.0
@@ -404,14 +412,35 @@ class Durability:
                 self.store.clear_cancel(cancels)
         self.resume.tick(now)
 
+    def allowed(self, task: str) -> bool:
+        """May this engine run a stored job naming ``task``? Imports nothing.
+
+        Asked for every adopted job: a yes is remembered (trust is never withdrawn: a task
+        stays registered), a no is asked again (the task may be registered later).
+        """
+        if task in self._allowed:
+            return True
+        if not (task in self.trusted or is_allowed(task, self.allow)):
+            return False
+        if len(self._allowed) >= 10_000:  # distinct names a store can hold are unbounded
+            self._allowed.clear()
+        self._allowed.add(task)
+        return True
+
     def _can_run(self, task: str) -> bool:
-        """Whether this engine may run a stored job's task: every claim asks here."""
+        """Whether this engine claims a stored job's task: every claim asks here.
+
+        True to run it, or, for a task this engine may not run (:meth:`allowed`), to fail
+        it with the reason (resume's ``_restore`` refuses it); False leaves it for another
+        engine (a trusted task whose module can not be imported here).
+        """
         now = time.monotonic()
         cached = self._can_run_cache.get(task)
         if cached is not None and (cached[0] or now - cached[1] < _NEGATIVE_TTL):
             return cached[0]
         try:
-            resolve_task(task)
+            if self.allowed(task):  # only then may resolving it import its module
+                resolve_task(task)
             ok = True
         except UnknownTask:
             # A callable's reference that can not be imported (a lambda, a notebook

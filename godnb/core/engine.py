@@ -30,10 +30,11 @@ from godnb.concurrency.threads import ThreadExecutor
 from godnb.core import origin
 from godnb.core.durability import DEFAULT_MAX_LAG, Durability
 from godnb.core.handles import INTERRUPTED, JobGroup, JobHandle, wait_interruptibly
+from godnb.core.options import check_job_options, check_tags
 from godnb.core.resume import RecoveryStats
 from godnb.core.runs import InFlight, KeyedRuns
 from godnb.core.runtime import Runtime
-from godnb.core.tasks import TaskSpec, resolve_task
+from godnb.core.tasks import TaskSpec, check_allow, resolve_task
 from godnb.errors import ValidationError
 from godnb.execution.executor import Executor, ExecutorInfo
 from godnb.execution.loop import EngineLoop
@@ -125,6 +126,11 @@ class Engine:
     replaces its jobs instead of doubling them ("the latest run wins"). Single flight: a
     ``cache=True`` job identical to one still pending or running does not run; it ends
     with that job's result or error (a cache hit in ``eng.profile()``).
+        allow: module patterns (``["mypkg.*"]``) whose jobs this engine may run when it
+            reads them from its store. A store file can name any code, so a stored job
+            runs only if its task is registered with ``@god.task``, was submitted by name
+            to this engine, or its module matches; others fail with the reason (see
+            :func:`godnb.core.tasks.is_allowed`). ``["*"]`` trusts the store like code.
     """
 
     def __init__(self, threads: int | None = None, processes: int | None = None, *,
@@ -135,13 +141,15 @@ class Engine:
                  name: str | None = None, poll_interval: float = 0.25,
                  resume: bool = True, retry_interrupted: bool = False,
                  max_lag: int = DEFAULT_MAX_LAG, flush_timeout: float = 30.0,
-                 capture_output: bool | None = None, default: bool | None = None) -> None:
+                 capture_output: bool | None = None, default: bool | None = None,
+                 allow: Iterable[str] | None = None) -> None:
         if on_full not in ("block", "reject"):
             raise ValueError(f"on_full must be 'block' or 'reject', got {on_full!r}")
         if max_pending is not None and max_pending < 1:
             raise ValueError(f"max_pending must be >= 1 or None, got {max_pending}")
         _check_store_options(max_lag, flush_timeout, resume=resume,
                              retry_interrupted=retry_interrupted)
+        allowed = check_allow(allow)
         self.name = name or f"engine-{next(_engine_ids)}"
         self.id = f"{os.uname().nodename}-{os.getpid()}-{os.urandom(4).hex()}"
         pool = self._executors(threads, processes, async_limit, mp_context, executors or {})
@@ -166,7 +174,8 @@ class Engine:
             self._durable = Durability(self._rt, store, owner=self.id,
                                        default_backend=backend, poll_interval=poll_interval,
                                        max_lag=max_lag, flush_timeout=flush_timeout,
-                                       resume=resume, retry_interrupted=retry_interrupted)
+                                       resume=resume, retry_interrupted=retry_interrupted,
+                                       allow=allowed)
             self.store = self._durable.store
         _live_engines.add(self)
         if default is not False:
@@ -252,8 +261,10 @@ class Engine:
         opts["cell"], opts["cell_id"] = cell if cell is not None else (None, None)
         backend = self._pick_backend(spec, opts.pop("backend"))
         policy = opts.pop("retries")
-        retries = policy.max_retries if isinstance(policy, RetryPolicy) else (policy or 0)
-        use_cache = bool(opts.pop("cache"))
+        retries = policy.max_retries if isinstance(policy, RetryPolicy) else \
+            (0 if policy is None else policy)
+        cache_option = opts.pop("cache")
+        use_cache = bool(cache_option)
         if not calls:
             return []
         task = fn if isinstance(fn, str) else spec.fn
@@ -264,7 +275,8 @@ class Engine:
         cached: list[tuple[JobHandle, Any]] = []
         start = len(group.handles) if group is not None else 0  # a group may grow
         followers: list[tuple[JobHandle, JobHandle]] = []  # (job, identical one in flight)
-        template = self._template(task, calls[0], opts, retries, policy, backend, use_cache)
+        template = self._template(task, calls[0], opts, retries, policy, backend, use_cache,
+                                  cache_option)
         # A big map of a live callable starts running while the rest is still being built:
         # its payloads can not fail validation halfway. Named tasks (JSON checks), cached
         # and durable batches are built whole first, so bad input queues nothing.
@@ -306,19 +318,26 @@ class Engine:
 
     def _template(self, task: Any, first: tuple[tuple[Any, ...], dict[str, Any]],
                   opts: dict[str, Any], retries: int, policy: Any, backend: str,
-                  use_cache: bool) -> Job:
+                  use_cache: bool, cache_option: Any = None) -> Job:
         """A validated Job with these options, reused across submits (jobs derive from it).
 
         Validating every field of every job costs ~10 us; the options of repeated submits
-        are usually identical, so they are validated once per distinct set.
+        are usually identical, so they are validated once per distinct set: strictly,
+        wrong types refused (``check_job_options``). The key holds the types of the
+        numbers, as ``True == 1`` and ``1.0 == 1`` would otherwise share a template.
         """
         backoff = policy.backoff if isinstance(policy, RetryPolicy) else 0.0
+        priority, timeout = opts["priority"], opts["timeout"]
         key = (task if isinstance(task, str) else id(task), retries, backoff, backend,
-               use_cache, opts["priority"], opts["group"], opts["name"], opts["timeout"],
-               tuple(opts["tags"]), opts["key"], opts["cell"], opts["cell_id"])
+               cache_option, priority, opts["group"], opts["name"], timeout, opts["tags"],
+               opts["key"], opts["cell"], opts["cell_id"],
+               type(retries), type(priority), type(timeout), type(cache_option))
         entry = self._templates.get(key)
         if entry is not None and (isinstance(task, str) or entry[1]() is task):
             return entry[0]
+        check_job_options(priority=priority, retries=policy if policy is not None else 0,
+                          timeout=timeout, group=opts["group"], name=opts["name"],
+                          cache=cache_option)
         args, kwargs = first
         template = Job(payload={"task": task, "args": args, "kwargs": kwargs},
                        retries=retries, backoff=backoff, backend=backend, cache=use_cache,
@@ -331,6 +350,8 @@ class Engine:
         if len(self._templates) >= 256:
             self._templates.clear()
         self._templates[key] = (template, _task_ref(task))
+        if isinstance(task, str) and self._durable is not None:
+            self._durable.trusted.add(task)  # typed here: its stored jobs may run here
         return template
 
     def _cache_hit(self, h: JobHandle, spec: TaskSpec, cached: list[tuple[JobHandle, Any]],
@@ -716,9 +737,13 @@ def _merge_options(spec: TaskSpec, options: dict[str, Any]) -> dict[str, Any]:
     # Every option, set or not: callers (an executor, joblib) may pass only some of them.
     get, defaults = options.get, spec.options.get
     merged = {k: (v if (v := get(k)) is not None else defaults(k)) for k in OPTION_NAMES}
-    merged["priority"] = merged["priority"] or 0
-    merged["group"] = merged["group"] or "default"
-    merged["tags"] = tuple(merged["tags"] or ())
+    # Only None means "not given": a wrong value (0.0, "", False) reaches the strict checks.
+    if merged["priority"] is None:
+        merged["priority"] = 0
+    if merged["group"] is None:
+        merged["group"] = "default"
+    tags = merged["tags"]
+    merged["tags"] = () if tags is None else check_tags(tags)
     if merged["name"] is None:
         merged["name"] = spec.name.rpartition(":")[2] if ":" in spec.name else spec.name
     return merged

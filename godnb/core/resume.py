@@ -37,11 +37,11 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from godnb.core.handles import JobHandle
-from godnb.core.tasks import TaskSpec, resolve_task
-from godnb.errors import GodnbError, UnknownTask
+from godnb.core.tasks import TaskSpec, not_allowed_message, resolve_task
+from godnb.errors import GodnbError, TaskNotAllowed, UnknownTask
 from godnb.models.job import Job, JobStatus, utcnow
 from godnb.models.result import ErrorInfo, Result
-from godnb.storage.codec import LostCallable
+from godnb.storage.codec import LostCallable, stored_arguments
 from godnb.storage.recovery import RecoveryReport
 
 if TYPE_CHECKING:
@@ -235,18 +235,28 @@ class Resume:
     def _adopt(self, jobs: list[Job]) -> None:
         """Queue claimed jobs here as handles; fail those whose code can not be rebuilt."""
         queues: dict[str, list[JobHandle]] = {}
-        lost: list[tuple[Job, str]] = []
+        lost: list[tuple[Job, str, str]] = []
         specs: dict[str, TaskSpec] = {}
         now = time.monotonic()
         for job in jobs:
             try:
                 spec, backend = self._restore(job, specs)
+            except TaskNotAllowed as e:
+                lost.append((job, str(e), TaskNotAllowed.__name__))
+                continue
             except (GodnbError, ValueError) as e:
                 task = job.task
-                lost.append((job, task.message if isinstance(task, LostCallable) else str(e)))
+                lost.append((job, task.message if isinstance(task, LostCallable) else str(e),
+                             "UnknownTask"))
                 continue
-            handle = JobHandle(self._rt, job, spec.fn, tuple(job.payload["args"]),
-                               dict(job.payload["kwargs"]), now)
+            try:
+                args, kwargs = stored_arguments(job)  # trusted: pickled arguments load now
+            except Exception as e:  # a pickle that does not load here: say so, go on
+                lost.append((job, f"the arguments of task {_stored_task(job)!r} could not be "
+                                  f"loaded from the store ({type(e).__name__}: {e})",
+                             "UnknownTask"))
+                continue
+            handle = JobHandle(self._rt, job, spec.fn, tuple(args), kwargs, now)
             queues.setdefault(backend, []).append(handle)
         self._counts["adopted"] += len(jobs)
         if lost:
@@ -261,10 +271,13 @@ class Resume:
 
     def _restore(self, job: Job, specs: dict[str, TaskSpec]) -> tuple[TaskSpec, str]:
         task = job.task
+        name = _stored_task(job)
+        if not self._d.allowed(name):  # checked first: nothing is imported for it
+            if isinstance(task, LostCallable) and task.args_saved:  # a live callable
+                raise UnknownTask(task.message)
+            raise TaskNotAllowed(not_allowed_message(name, self._d.allow))
         if isinstance(task, LostCallable) and not task.args_saved:
             raise UnknownTask(task.message)
-        name = task.reference if isinstance(task, LostCallable) else task
-        assert isinstance(name, str)
         spec = specs.get(name)
         if spec is None:
             spec = specs[name] = resolve_task(name)
@@ -275,18 +288,26 @@ class Resume:
         job.place(backend, defaults.get("timeout"))
         return spec, backend
 
-    def _fail_unrestorable(self, lost: Iterable[tuple[Job, str]]) -> None:
+    def _fail_unrestorable(self, lost: Iterable[tuple[Job, str, str]]) -> None:
         jobs, results = [], []
-        for job, message in lost:
-            error = ErrorInfo(type="UnknownTask", message=message, attempt=job.attempts)
+        for job, message, kind in lost:
+            error = ErrorInfo(type=kind, message=message, attempt=job.attempts)
             job.end(JobStatus.FAILED)
-            job.record_error(f"UnknownTask: {message}")
+            job.record_error(f"{kind}: {message}")
             jobs.append(job)
             results.append(Result(job_id=job.job_id, status=JobStatus.FAILED, errors=[error],
                                   attempts=job.attempts))
             log.warning("job %s can not be restored: %s", job.job_id, message)
         self._d.store.update(jobs, results)
         self._counts["unrestorable"] += len(jobs)
+
+
+def _stored_task(job: Job) -> str:
+    """The task a stored job names (a live callable's reference)."""
+    task = job.task
+    name = task.reference if isinstance(task, LostCallable) else task
+    assert isinstance(name, str)
+    return name
 
 
 def _answer(looks: list[Future[int]], got: int) -> None:

@@ -52,8 +52,10 @@ class Store(Plugin, ABC, kind="store"):
       ``job.durable`` is False and calling it raises a message that says how to make the
       job durable. Arguments of a task given by name are stored as JSON (so a tuple comes
       back as a list); a callable's arguments and results are JSON when they round-trip
-      through JSON unchanged, else pickled, so **a store file must be trusted like
-      code**. A result that can not be pickled comes back as a
+      through JSON unchanged, else pickled. **Reading never unpickles**: a pickled value
+      comes back as a :class:`~godnb.storage.codec.Pickled` stand-in (arguments as
+      ``[Pickled(...)]``), loaded only by an explicit ``load()`` (the engine does it for
+      a job it trusts and is about to run). A result that can not be pickled comes back as a
       :class:`~godnb.storage.codec.NotStored` that says why; a job whose arguments can not
       be pickled comes back non-durable, with the reason in its ``LostCallable``.
     * **Error notes.** An attempt interrupted by a dead process is recorded on the job

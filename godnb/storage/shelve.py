@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dbm
+import io
 import os
 import pickle
 import shelve
@@ -47,7 +48,10 @@ class ShelveStore(RecordStore, name="shelve"):
       ``kill -9`` right after loses none of it. Nothing is fsynced: a power cut can lose
       the last calls. A gdbm or ndbm file is synced after each call, and those libraries
       do not promise all-or-nothing writes.
-    * **Trust.** Rows are pickled: open only store files you trust like code.
+    * **Trust.** :mod:`shelve` pickles every row, but this store reads them with an
+      unpickler that builds only plain data (and datetimes), never code: a tampered file
+      fails to open (:class:`~godnb.errors.StoreError`) rather than run anything. Pickled
+      arguments and results inside rows stay bytes until asked for, as in every store.
 
     Files are created with mode 0600. A store whose files can not be written raises
     :class:`~godnb.errors.StoreError` naming the file and the fix.
@@ -63,6 +67,7 @@ class ShelveStore(RecordStore, name="shelve"):
         if os.path.isdir(self.path):
             raise StoreError(f"shelve store {self.path!r} is a directory; pass a file path "
                              f"such as {os.path.join(self.path, 'godnb.shelf')!r}")
+        new_lock = not os.path.lexists(self.path + ".lock")
         self._lock_fd = _lock_file(self.path)
         try:
             self._shelf = _open_shelf(self.path)
@@ -72,6 +77,8 @@ class ShelveStore(RecordStore, name="shelve"):
                 self._shelf.close()
                 raise
         except BaseException:
+            if new_lock and self._lock_fd is not None:  # ours, and held: leave no stray
+                os.remove(self.path + ".lock")
             _unlock(self._lock_fd)
             raise
 
@@ -176,8 +183,8 @@ def _open_shelf(path: str) -> shelve.Shelf[Any]:
         raise StoreError(f"{path!r} exists but is not a dbm database, so it can not be a "
                          f"shelve store; it was left untouched. Pass another path")
     if kind in (None, "dbm.dumb"):  # new stores too: the one crash-safe format here
-        return shelve.Shelf(DumbFile(path),  # type: ignore[arg-type]
-                            protocol=pickle.HIGHEST_PROTOCOL)
+        return _RowShelf(DumbFile(path),  # type: ignore[arg-type]
+                         protocol=pickle.HIGHEST_PROTOCOL)
     try:
         db = dbm.open(path, "w")  # noqa: SIM115 - the store closes it in close()
     except PermissionError as e:
@@ -188,4 +195,38 @@ def _open_shelf(path: str) -> shelve.Shelf[Any]:
         raise StoreError(f"can not open shelve store {path!r} ({type(e).__name__}: {e}); "
                          f"it was left untouched. Move its files aside or pass another "
                          f"path") from e
-    return shelve.Shelf(db, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[arg-type]
+    return _RowShelf(db, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[arg-type]
+
+
+class _RowUnpickler(pickle.Unpickler):
+    """Unpickles rows: dicts, lists, tuples, strings, numbers, bytes and datetimes only.
+
+    A shelve file is a pickle per key, and unpickling runs whatever a pickle names; rows
+    never name anything but these, so any other global means the file was tampered with.
+    """
+
+    _ALLOWED = frozenset({("datetime", "datetime"), ("datetime", "timezone"),
+                          ("datetime", "timedelta")})
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"a row names {module}.{name}, which a godnb shelve "
+                                     f"store never writes; the file was not written by "
+                                     f"godnb or was tampered with")
+
+
+class _RowShelf(shelve.Shelf):  # type: ignore[type-arg]
+    """A :class:`shelve.Shelf` that reads rows with :class:`_RowUnpickler`."""
+
+    def __getitem__(self, key: str) -> Any:
+        state = self.__dict__  # Shelf's own attributes (typeshed does not declare them)
+        try:
+            return state["cache"][key]
+        except KeyError:
+            pass
+        data = state["dict"][key.encode(state["keyencoding"])]
+        value = _RowUnpickler(io.BytesIO(data)).load()
+        if state["writeback"]:
+            state["cache"][key] = value
+        return value

@@ -198,7 +198,8 @@ class SQLiteStore(Store, name="sqlite"):
     One connection serves all threads, under a lock. A new file is created with mode 0600.
     A file that is not a SQLite database, or a SQLite database that is not a godnb store,
     raises :class:`~godnb.errors.StoreError` and is left untouched. Arguments and results
-    that are not JSON are pickled: **trust a store file like code.** Do not use a store
+    that are not JSON are pickled, and read back as :class:`~godnb.storage.codec.Pickled`
+    stand-ins that are never loaded unless asked (see the codec). Do not use a store
     across ``fork()``; open one in each process.
 
     Example:
@@ -215,12 +216,17 @@ class SQLiteStore(Store, name="sqlite"):
             raise ValueError(f"synchronous must be 'OFF', 'NORMAL', 'FULL' or 'EXTRA', "
                              f"got {synchronous!r}")
         self._lock = threading.RLock()
-        self._conn: sqlite3.Connection | None = _connect(self.path, busy_timeout)
+        existed = _files_of(self.path)
         try:
-            self._setup(synchronous.upper())
+            self._conn: sqlite3.Connection | None = _connect(self.path, busy_timeout)
+            try:
+                self._setup(synchronous.upper())
+            except BaseException:
+                self._conn.close()
+                self._conn = None
+                raise
         except BaseException:
-            self._conn.close()
-            self._conn = None
+            _remove_new_files(self.path, existed)
             raise
 
     # -- opening ----------------------------------------------------------------------
@@ -614,11 +620,51 @@ def _claimable_slowly(db: sqlite3.Connection, limit: int, accepted: set[str]) ->
     return seqs[:limit]
 
 
+_SIDECARS = ("-wal", "-shm", "-journal")
+
+
+def _files_of(path: str) -> set[str]:
+    """Which of the database file and its sidecar files exist now."""
+    return {p for p in (path, *(path + s for s in _SIDECARS)) if os.path.lexists(p)}
+
+
+def _remove_new_files(path: str, existed: set[str]) -> None:
+    """After a failed open: remove the files that open created (the database file if it
+    made a new one, and -wal/-shm/-journal that were not there). Files that existed are
+    never touched; a failed open of an existing store creates none in use by others (it
+    had none of them, so no other connection was open on the file)."""
+    for created in _files_of(path) - existed:
+        try:
+            os.remove(created)
+        except OSError:
+            pass
+
+
+def _check_writable(path: str) -> None:
+    """Refuse a store this process can not write, before SQLite creates anything.
+
+    SQLite would open it read-only, make -wal/-shm files it then leaves behind, and fail
+    at the first write.
+    """
+    if not os.path.exists(path):
+        return
+    if not os.access(path, os.W_OK):
+        raise StoreError(f"SQLite store {path!r} is read-only for this user; check that "
+                         f"the file and its directory are writable")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.access(folder, os.W_OK) and not all(
+            os.access(path + s, os.W_OK) for s in ("-wal", "-shm")):
+        raise StoreError(f"the folder of SQLite store {path!r} is not writable, and SQLite "
+                         f"needs to create {os.path.basename(path)}-wal and -shm beside it; "
+                         f"check the folder's permissions or move the file")
+
+
 def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
     """Open ``path`` after checking it is a new file or looks like a SQLite database."""
     if os.path.isdir(path):
         raise StoreError(f"SQLite store {path!r} is a directory; pass a file path such as "
                          f"{os.path.join(path, 'godnb.db')!r}")
+    _check_writable(path)
     _create_private(path)
     try:
         with open(path, "rb") as f:

@@ -46,7 +46,7 @@ def test_submit_worker_status_result(tmp_path: Path) -> None:
     kw = submit(db, "cli.add", "--kwargs", '{"a": 1, "b": 0.5}')
     bad = submit(db, "cli.fail", "--args", '["no id field"]', "--retries", "1")
     assert inproc("list", "--db", db, "--status", "pending").count("pending") == 4
-    with worker(db, tmp_path / "w.log", "--until-done") as w:
+    with worker(db, tmp_path / "w.log", "--until-done", "--allow", "math") as w:
         assert w.wait(60) == 0
         events = w.events()
     assert {"worker started", "job claimed", "job started", "job finished",

@@ -69,7 +69,7 @@ def test_adopted_jobs_are_handles_that_cancel_and_await(tmp_path: Path) -> None:
     [slow_id, quick_id] = add_unowned(db, [
         god.Job(payload={"task": "tests.core.funcs:cooperative", "args": [60]}),
         god.Job(payload={"task": "record", "args": [str(log), 7]})])
-    with Engine(threads=2, store=db) as eng:
+    with Engine(threads=2, store=db, allow=["tests.core.funcs"]) as eng:
         slow = wait_until(lambda: eng.get(slow_id), what="the slow job adopted")
         quick = wait_until(lambda: eng.get(quick_id), what="the quick job adopted")
         assert quick.result(timeout=30) == 7
