@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING
 from godnb.core.handles import JobHandle
 from godnb.core.resume import RecoveryStats, Resume
 from godnb.core.tasks import is_allowed, resolve_task
-from godnb.core.writebehind import FIRST_BACKOFF, MAX_BACKOFF, FailureStreak, batch_rows, time_left
+from godnb.core.writebehind import FIRST_BACKOFF, MAX_BACKOFF, FailureStreak, time_left
 from godnb.errors import StoreError, UnknownTask
 from godnb.models.job import JobStatus
 from godnb.storage.state import Store, open_store
@@ -360,7 +360,11 @@ class Durability:
                 self._inflight = len(batch)
                 self._room = max(1, self.max_lag - len(batch))
             try:
-                self.store.update_rows(*batch_rows(list(batch.values())))
+                # The handles are the outcomes: rows are encoded straight from the live
+                # jobs (a field that changes meanwhile marks its job dirty again, so the
+                # next batch writes its newer state; ended jobs no longer change).
+                handles = list(batch.values())
+                self.store.update([h.job for h in handles], handles)
             except BaseException:
                 self._keep(batch)
                 raise

@@ -32,6 +32,8 @@ from godnb.models.job import Job, JobStatus, Progress
 from godnb.models.result import ErrorInfo, Result
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from godnb.core.futures import JobFuture
     from godnb.core.runtime import Runtime
     from godnb.core.timers import Timer
@@ -154,6 +156,16 @@ class JobHandle:
             total = p.total if p and p.total else 1.0
             return Progress(done=total, total=total, message=p.message if p else None)
         return p or Progress()
+
+    @property
+    def attempts(self) -> int:
+        """Attempts started so far."""
+        return self.job.attempts
+
+    @property
+    def finished_at(self) -> datetime | None:
+        """When the job ended (UTC), or None while it has not."""
+        return self.job.updated_at if self.finished else None
 
     def done(self) -> bool:
         """True once the job ended: completed, failed or cancelled."""

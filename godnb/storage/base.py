@@ -11,7 +11,7 @@ from typing import Any, Self
 
 from godnb.models import Job, JobStatus, Result
 from godnb.registry import Plugin
-from godnb.storage.codec import job_update_values, result_values
+from godnb.storage.codec import Outcome
 from godnb.storage.recovery import EngineInfo, RecoveryRecord, RecoveryReport
 
 __all__ = ["Store", "duplicate_ids", "parse_status", "zero_counts"]
@@ -81,24 +81,18 @@ class Store(Plugin, ABC, kind="store"):
         Raises ValueError (and stores nothing) if a job id is already in the store.
         """
 
-    def update(self, jobs: Sequence[Job] = (), results: Sequence[Result] = ()) -> None:
+    @abstractmethod
+    def update(self, jobs: Sequence[Job] = (), results: Sequence[Outcome] = ()) -> None:
         """Write a batch of state changes in one transaction.
 
         For each job: status, attempts, progress, error and updated_at (jobs that are
-        unknown or already ended are skipped). Each result is stored once.
-        """
-        if jobs or results:
-            self.update_rows([job_update_values(job) for job in jobs],
-                             [result_values(result) for result in results])
-
-    @abstractmethod
-    def update_rows(self, updates: Sequence[tuple[Any, ...]],
-                    results: Sequence[tuple[Any, ...]]) -> None:
-        """:meth:`update`, from rows the codec encoded already.
-
-        ``updates`` are :func:`~godnb.storage.codec.job_update_values` tuples and
-        ``results`` :func:`~godnb.storage.codec.result_values` tuples. The engine's
-        write-behind thread calls this directly, with rows built from the values it holds.
+        unknown or already ended are skipped). ``results`` are :class:`Result` objects or
+        anything with the same fields (the engine's write-behind passes its job handles,
+        see :class:`~godnb.storage.codec.Outcome`); each is stored once. A result whose
+        job is in ``jobs`` is stored only if that job's state written here is final,
+        each job being read once (:func:`~godnb.storage.codec.encode_batch`): a result
+        never goes with an older status of its job, and its status, attempts and finish
+        time are those of the job written beside it.
         """
 
     @abstractmethod

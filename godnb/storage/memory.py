@@ -24,6 +24,8 @@ from godnb.storage.base import Store, duplicate_ids, parse_status, zero_counts
 from godnb.storage.codec import (
     RESULT_COLUMNS,
     UPDATE_COLUMNS,
+    Outcome,
+    encode_batch,
     job_from_row,
     job_row,
     merge_notes,
@@ -142,12 +144,12 @@ class RecordStore(Store):
                 self._enqueue(row)
             self._saved(jobs=[r["job_id"] for r in rows])
 
-    def update_rows(self, updates: Sequence[tuple[Any, ...]],
-                    results: Sequence[tuple[Any, ...]]) -> None:
-        if not (updates or results):
+    def update(self, jobs: Sequence[Job] = (), results: Sequence[Outcome] = ()) -> None:
+        updates, results_ = encode_batch(jobs, results)
+        if not (updates or results_):
             return
         changes = [dict(zip(UPDATE_COLUMNS, values, strict=True)) for values in updates]
-        result_rows = [dict(zip(RESULT_COLUMNS, values, strict=True)) for values in results]
+        result_rows = [dict(zip(RESULT_COLUMNS, values, strict=True)) for values in results_]
         with self._locked():
             changed = []
             for values in changes:

@@ -24,6 +24,8 @@ from godnb.storage.codec import (
     OWN_COLUMNS,
     RESULT_COLUMNS,
     UPDATE_COLUMNS,
+    Outcome,
+    encode_batch,
     from_us,
     job_from_row,
     job_runs,
@@ -333,21 +335,21 @@ class SQLiteStore(Store, name="sqlite"):
                 error = duplicate_ids([j.job_id for j in jobs], partial(_stored_ids, db))
                 raise (error or self._error(e)) from e
 
-    def update_rows(self, updates: Sequence[tuple[Any, ...]],
-                    results: Sequence[tuple[Any, ...]]) -> None:
-        if not (updates or results):
+    def update(self, jobs: Sequence[Job] = (), results: Sequence[Outcome] = ()) -> None:
+        updates, rows = encode_batch(jobs, results)
+        if not (updates or rows):
             return
         with self._db() as db:
             if _UPDATE_FROM:
                 _execute_rows(db, "update", updates)
             else:
                 db.executemany(_UPDATE_JOB, updates)
-            if results:
-                notes = _notes(db, [r[0] for r in results])
+            if rows:
+                notes = _notes(db, [r[0] for r in rows])
                 if notes:
-                    results = [_with_notes(r, notes[r[0]]) if r[0] in notes else r
-                               for r in results]
-                _execute_rows(db, "results", results)
+                    rows = [_with_notes(r, notes[r[0]]) if r[0] in notes else r
+                            for r in rows]
+                _execute_rows(db, "results", rows)
                 # Merged into the result now: off the notes index, which stays small.
                 db.executemany("UPDATE jobs SET notes = NULL WHERE job_id = ?",
                                [(job_id,) for job_id in notes])

@@ -140,12 +140,11 @@ class FlakyStore(MemoryStore):
         self.refuse = False
         self.refused = 0
 
-    def update_rows(self, updates: Sequence[tuple[Any, ...]],
-                    results: Sequence[tuple[Any, ...]]) -> None:
+    def update(self, jobs: Sequence[Any] = (), results: Sequence[Any] = ()) -> None:
         if self.refuse:
             self.refused += 1
             raise StoreError("disk full (injected)")
-        super().update_rows(updates, results)
+        super().update(jobs, results)
 
 
 def test_a_retried_batch_writes_each_jobs_newest_state() -> None:

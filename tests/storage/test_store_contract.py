@@ -67,7 +67,7 @@ def finish(store: Store, job_id: str, status: JobStatus = C, output: Any = None,
     assert j is not None
     j.transition(status, now=T0 + timedelta(seconds=5))
     result = Result(job_id=job_id, status=status, output=output, errors=errors or [],
-                    execution_time=1.5, attempts=j.attempts, finished_at=T0)
+                    execution_time=1.5, attempts=j.attempts, finished_at=j.updated_at)
     store.update([j], [result])
     return result
 
@@ -416,8 +416,10 @@ def test_a_job_whose_result_was_stored_is_completed_not_run_again(store: Store) 
         run(store, job_id)
     stale = store.get_job("done-running")
     assert stale is not None and stale.status is R
-    store.update([stale], [Result(job_id="done-running", status=C, output=7,
-                                  attempts=1, finished_at=T0)])
+    store.update([stale])  # a result goes with its job's final state in one batch, so
+    # the inconsistent file of an older godnb (or another writer) is made in two writes
+    store.update([], [Result(job_id="done-running", status=C, output=7, attempts=1,
+                             finished_at=T0)])
     pending = store.get_job("failed-pending")
     store.update([], [Result(job_id="failed-pending", status=F, attempts=1, finished_at=T0)])
     assert pending is not None and store.get_job("done-running").status is R  # type: ignore[union-attr]
@@ -563,3 +565,21 @@ def test_kill_9_loses_no_acknowledged_change(durable_kind: str, tmp_path: Path) 
                 assert f"j{i}" not in taken, f"the acknowledged claim of j{i} was lost"
     finally:
         store.close()
+
+
+def test_a_result_never_goes_with_an_older_state_of_its_job(store: Store) -> None:
+    """One batch reads each job once: a result is stored with its job's final state only."""
+    store.add([job("a"), job("b")])
+    run(store, "a")
+    running = store.get_job("a")
+    assert running is not None
+    late = Result(job_id="a", status=C, output=1, attempts=1, finished_at=T0)
+    store.update([running], [late])  # the job's row in this batch still says running
+    assert store.get_result("a") is None and store.get_job("a").status is R  # type: ignore[union-attr]
+    running.end(C)
+    store.update([running], [late])
+    assert store.get_result("a").output == 1  # type: ignore[union-attr]
+    assert store.get_job("a").status is C  # type: ignore[union-attr]
+    # a result whose job is not in the batch is stored when it is final itself
+    store.update([], [Result(job_id="b", status=C, output=2, attempts=1, finished_at=T0)])
+    assert store.get_result("b").output == 2  # type: ignore[union-attr]
