@@ -8,7 +8,6 @@ are pure functions of a table, so the notebook widgets and the CLI render the sa
 from __future__ import annotations
 
 import html
-import math
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from godnb.utils.formatting import format_duration
 from godnb.utils.timing import DEFAULT_RESERVOIR, check_reservoir, percentile_of
 
 __all__ = [
@@ -85,34 +85,6 @@ class ProfileTable(BaseModel):
 
     def _repr_html_(self) -> str:
         return format_profile_html(self)
-
-
-_UNITS = ((1e-6, 1e9, "ns", 0), (1e-3, 1e6, "µs", 1), (1.0, 1e3, "ms", 1), (60.0, 1.0, "s", 2))
-
-
-def format_duration(seconds: float | None) -> str:
-    """Seconds as short human text: ``"850 ns"``, ``"1.2 ms"``, ``"3.40 s"``, ``"2m 05s"``.
-
-    None and nan read ``"-"``; zero reads ``"0 s"``.
-
-    Example:
-        >>> format_duration(0.0012), format_duration(3.4), format_duration(125)
-        ('1.2 ms', '3.40 s', '2m 05s')
-    """
-    if seconds is None or math.isnan(seconds):
-        return "-"
-    if seconds == 0:
-        return "0 s"
-    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
-    for limit, scale, unit, digits in _UNITS:
-        # Compare the rounded value, so 0.99996 s moves up to "1.00 s", never "1000.0 ms".
-        if round(seconds * scale, digits) < limit * scale:
-            return f"{sign}{seconds * scale:.{digits}f} {unit}"
-    whole = round(seconds)
-    if whole < 3600:
-        return f"{sign}{whole // 60}m {whole % 60:02d}s"
-    hours, rest = divmod(round(seconds / 60), 60)
-    return f"{sign}{hours}h {rest:02d}m"
 
 
 _COLUMNS = ("task", "count", "ok", "failed", "retried", "cancelled", "cache hits",
