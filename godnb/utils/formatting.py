@@ -265,7 +265,8 @@ def format_time(moment: datetime, now: datetime | None = None, tz: tzinfo | None
 
     Example:
         >>> noon = datetime(2024, 5, 1, 12, 0, 5, tzinfo=UTC)
-        >>> format_time(noon, noon, tz=UTC), format_time(noon, datetime(2024, 6, 1, tzinfo=UTC), UTC)
+        >>> later = datetime(2024, 6, 1, tzinfo=UTC)
+        >>> format_time(noon, noon, tz=UTC), format_time(noon, later, tz=UTC)
         ('12:00:05', '2024-05-01 12:00')
     """
     moment = _aware(moment).astimezone(tz)
