@@ -7,7 +7,6 @@ are pure functions of a table, so the notebook widgets and the CLI render the sa
 
 from __future__ import annotations
 
-import html
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -16,7 +15,8 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from godnb.utils.formatting import format_duration
+from godnb.utils.formatting import format_count, format_duration, format_time
+from godnb.utils.tables import Column, html_table, text_table
 from godnb.utils.timing import DEFAULT_RESERVOIR, check_reservoir, percentile_of
 
 __all__ = [
@@ -87,62 +87,58 @@ class ProfileTable(BaseModel):
         return format_profile_html(self)
 
 
-_COLUMNS = ("task", "count", "ok", "failed", "retried", "cancelled", "cache hits",
-            "mean", "p50", "p95", "total")
+_COLUMNS = (
+    Column("task"),
+    Column("count", numeric=True, title="calls that ended (runs and cache hits)"),
+    Column("ok", numeric=True),
+    Column("failed", numeric=True),
+    Column("retried", numeric=True, title="calls that needed more than one attempt"),
+    Column("cancelled", numeric=True),
+    Column("cache hits", numeric=True),
+    Column("mean", numeric=True, title="mean run time of the calls that ran"),
+    Column("p50", numeric=True, title="median run time"),
+    Column("p95", numeric=True, title="95th percentile run time"),
+    Column("total", numeric=True, title="run time summed over every call"),
+)
 
 
 def _row_cells(row: TaskProfile) -> list[str]:
     counts = (row.count, row.ok, row.failed, row.retried, row.cancelled, row.cache_hits)
     times = (row.mean, row.p50, row.p95, row.total_time)
-    return [row.task, *map(str, counts), *map(format_duration, times)]
+    return [row.task, *map(format_count, counts), *map(format_duration, times)]
 
 
-def _title(table: ProfileTable) -> str:
-    return f"godnb profile at {table.generated_at.isoformat(timespec='seconds')}"
+def _title(table: ProfileTable, now: datetime | None = None) -> str:
+    return f"godnb profile at {format_time(table.generated_at, now)}"
 
 
 def format_profile_text(table: ProfileTable) -> str:
-    """The profile as aligned plain text: task names left, numbers right.
+    """The profile as aligned plain text: task names left, numbers (and their headers)
+    right, counts with thousands separators, the time in the local zone.
 
     Example:
-        >>> print(format_profile_text(ProfileTable(generated_at=datetime(2024, 1, 1, tzinfo=UTC))))
-        godnb profile at 2024-01-01T00:00:00+00:00: no tasks recorded yet
+        >>> t = ProfileTable(generated_at=datetime(2024, 1, 1, tzinfo=UTC))
+        >>> format_profile_text(t).endswith(": no tasks recorded yet")
+        True
     """
     if not table.rows:
         return f"{_title(table)}: no tasks recorded yet"
-    grid = [list(_COLUMNS), *(_row_cells(row) for row in table.rows)]
-    widths = [max(len(line[i]) for line in grid) for i in range(len(_COLUMNS))]
-    lines = [_title(table)]
-    for line in grid:
-        cells = [line[0].ljust(widths[0])]
-        cells += [cell.rjust(width) for cell, width in zip(line[1:], widths[1:], strict=True)]
-        lines.append("  ".join(cells).rstrip())
-    lines.insert(2, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+    lines = text_table(_COLUMNS, [_row_cells(row) for row in table.rows])
+    return "\n".join([_title(table), *lines])
 
 
 def format_profile_html(table: ProfileTable) -> str:
-    """The profile as an HTML table; every name is escaped.
+    """The profile as an HTML table (numbers right-aligned under right-aligned headers);
+    every name is escaped.
 
     Example:
         >>> row = TaskProfile(task="<b>", count=1, ok=1, total_time=0.1)
         >>> "&lt;b&gt;" in format_profile_html(ProfileTable(rows=[row]))
         True
     """
-    caption = f"<caption>{html.escape(_title(table))}</caption>"
-    if not table.rows:
-        return (f'<table class="godnb-profile">{caption}<tbody><tr><td>no tasks recorded yet'
-                f"</td></tr></tbody></table>")
-    head = "".join(f"<th>{html.escape(name)}</th>" for name in _COLUMNS)
-    body = "".join(_html_row(_row_cells(row)) for row in table.rows)
-    return (f'<table class="godnb-profile">{caption}<thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table>")
-
-
-def _html_row(cells: list[str]) -> str:
-    first = f'<td style="text-align:left">{html.escape(cells[0])}</td>'
-    rest = "".join(f'<td style="text-align:right">{html.escape(c)}</td>' for c in cells[1:])
-    return f"<tr>{first}{rest}</tr>"
+    return html_table(_COLUMNS, [_row_cells(row) for row in table.rows],
+                      caption=_title(table), css_class="godnb-profile",
+                      empty="no tasks recorded yet")
 
 
 @dataclass(slots=True)
