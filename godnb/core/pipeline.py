@@ -296,7 +296,7 @@ class Pipeline:
         rows = [StageProfile(name="source", kind="source")]
         rows += [StageProfile(name=s.label(i), kind=s.make_stats("").kind)
                  for i, s in enumerate(self._stages)]
-        return PipelineProfile(stages=rows, profiled=self._profile)
+        return PipelineProfile(stages=rows, profiled=self._profile, started=False)
 
     def __repr__(self) -> str:
         parts = [f"Pipeline({describe_source(self._source)})", *map(repr, self._stages)]

@@ -15,15 +15,18 @@ Example:
 
 from __future__ import annotations
 
-import html
 import math
 from array import array
-from collections.abc import Iterable
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from godnb.utils.profile import format_duration
+from godnb.utils.formatting import (
+    format_count,
+    format_duration,
+    format_number,
+    format_rate,
+)
+from godnb.utils.tables import Column, html_table, text_table
 from godnb.utils.timing import finite_or_none, percentile_of
 
 __all__ = [
@@ -118,7 +121,8 @@ class StageStats:
             name=self.name, kind=self.kind, backend=self.backend, workers=self.workers,
             items_in=self.n_in, items_out=self.n_out, errors=self.errors, busy=busy,
             p50=p50, p95=p95, max_queue_depth=self.max_depth,
-            throughput=self.n_out / elapsed if elapsed > 0 else None)
+            throughput=self.n_out / elapsed if elapsed > 0 else None,
+            rate=self.n_in / busy if busy else None)
 
 
 def _finite(x: float) -> float | None:
@@ -130,7 +134,9 @@ class StageProfile(BaseModel):
 
     ``busy`` sums the time spent in the stage's function over all workers (so it can
     exceed the wall time of a parallel stage); None for stages without a function.
-    ``throughput`` is items out per second of the run's wall time. ``max_queue_depth`` is
+    ``rate`` is the stage's own speed: items in per second of its busy time (None without
+    a function); it tells a slow stage from a fast one. ``throughput`` is items out per
+    second of the run's wall time (the same clock for every stage). ``max_queue_depth`` is
     the most items the stage held at once (in flight, buffered or reordering); None for
     stages that hold at most the item they are working on.
     """
@@ -149,6 +155,7 @@ class StageProfile(BaseModel):
     p95: float | None = None
     throughput: float | None = None
     max_queue_depth: int | None = None
+    rate: float | None = None
 
 
 class PipelineProfile(BaseModel):
@@ -167,6 +174,14 @@ class PipelineProfile(BaseModel):
     elapsed: float = 0.0
     running: bool = False
     profiled: bool = True
+    started: bool = True  # False: the pipeline has not been iterated yet
+
+    @property
+    def state(self) -> str:
+        """``"not started"``, ``"running"`` or ``"finished"``."""
+        if not self.started:
+            return "not started"
+        return "running" if self.running else "finished"
 
     @property
     def items_out(self) -> int:
@@ -191,47 +206,47 @@ class PipelineProfile(BaseModel):
         return format_pipeline_html(self)
 
 
-_COLUMNS = ("stage", "in", "out", "errors", "busy", "p50", "p95", "items/s", "max depth")
-
-
-def _rate(x: float | None) -> str:
-    if x is None:
-        return "-"
-    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+_COLUMNS = (
+    Column("stage"),
+    Column("in", numeric=True),
+    Column("out", numeric=True),
+    Column("errors", numeric=True),
+    Column("busy", numeric=True, title="time spent in the stage's function (all workers)"),
+    Column("p50", numeric=True, title="median time per item"),
+    Column("p95", numeric=True, title="95th percentile time per item"),
+    Column("items/s", numeric=True, title="items in per second of the stage's own busy time"),
+    Column("max depth", numeric=True, title="most items the stage held at once"),
+)
 
 
 def _cells(s: StageProfile) -> list[str]:
     name = s.name if s.workers <= 1 else f"{s.name} ({s.backend} x{s.workers})"
-    return [name, "-" if s.kind == "source" else f"{s.items_in:,}", f"{s.items_out:,}",
-            str(s.errors), format_duration(s.busy), format_duration(s.p50),
-            format_duration(s.p95), _rate(s.throughput),
-            "-" if s.max_queue_depth is None else str(s.max_queue_depth)]
+    return [name, "-" if s.kind == "source" else format_count(s.items_in),
+            format_count(s.items_out), format_count(s.errors), format_duration(s.busy),
+            format_duration(s.p50), format_duration(s.p95), format_number(s.rate),
+            format_count(s.max_queue_depth)]
 
 
 def _title(p: PipelineProfile) -> str:
-    state = "running" if p.running else "finished"
     note = "" if p.profiled else ", profiling off: counts only"
     stages = sum(1 for s in p.stages if s.kind != "source")
-    return (f"pipeline {state}: {stages} stages, {p.items_out:,} items out, "
-            f"{p.errors} errors in {format_duration(p.elapsed)}{note}")
+    if not p.started:
+        return f"pipeline not started: {stages} stages{note}"
+    rate = f" ({format_rate(p.items_out / p.elapsed, 'items')})" if p.elapsed > 0 else ""
+    return (f"pipeline {p.state}: {stages} stages, {format_count(p.items_out)} items out, "
+            f"{format_count(p.errors)} errors in {format_duration(p.elapsed)}{rate}{note}")
 
 
 def format_pipeline_text(profile: PipelineProfile) -> str:
-    """The profile as an aligned text table: stage names left, numbers right.
+    """The profile as an aligned text table: stage names left, numbers (and their headers)
+    right.
 
     Example:
         >>> print(format_pipeline_text(PipelineProfile()).splitlines()[0])
         pipeline finished: 0 stages, 0 items out, 0 errors in 0 s
     """
-    grid = [list(_COLUMNS), *(_cells(s) for s in profile.stages)]
-    widths = [max(len(row[i]) for row in grid) for i in range(len(_COLUMNS))]
-    lines = [_title(profile)]
-    for row in grid:
-        cells = [row[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(row[1:], widths[1:],
-                                                                        strict=True))]
-        lines.append("  ".join(cells).rstrip())
-    lines.insert(2, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    lines = text_table(_COLUMNS, [_cells(s) for s in profile.stages])
+    return "\n".join([_title(profile), *lines])
 
 
 def format_pipeline_html(profile: PipelineProfile) -> str:
@@ -242,13 +257,5 @@ def format_pipeline_html(profile: PipelineProfile) -> str:
         >>> "&lt;lambda&gt;" in format_pipeline_html(PipelineProfile(stages=[row]))
         True
     """
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in _COLUMNS)
-    body = "".join(_html_row(_cells(s)) for s in profile.stages)
-    return (f'<table class="godnb-pipeline-profile"><caption>{html.escape(_title(profile))}'
-            f"</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-
-
-def _html_row(cells: Iterable[Any]) -> str:
-    first, *rest = (html.escape(str(c)) for c in cells)
-    tail = "".join(f'<td style="text-align:right">{c}</td>' for c in rest)
-    return f'<tr><td style="text-align:left">{first}</td>{tail}</tr>'
+    return html_table(_COLUMNS, [_cells(s) for s in profile.stages], caption=_title(profile),
+                      css_class="godnb-pipeline-profile", empty="no stages")
