@@ -20,6 +20,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -31,6 +32,7 @@ from godnb.core.durability import Durability
 from godnb.core.handles import JobGroup, JobHandle
 from godnb.core.runtime import Runtime
 from godnb.core.tasks import TaskSpec, resolve_task
+from godnb.core.timeline import Timeline
 from godnb.errors import ValidationError
 from godnb.execution.executor import Executor, ExecutorInfo
 from godnb.execution.loop import EngineLoop
@@ -91,6 +93,8 @@ class Engine:
         max_pending: bound on queued jobs; ``on_full="block"`` waits, ``"reject"`` raises
             :class:`godnb.QueueFull`.
         keep_finished: finished jobs kept for ``jobs()`` and lookups (handles you hold live on).
+        timeline_size: ended runs kept for ``timeline()`` and ``report()`` (the most
+            recent; 100,000 by default, about 21 bytes each).
     """
 
     def __init__(self, threads: int | None = None, processes: int | None = None, *,
@@ -98,7 +102,8 @@ class Engine:
                  cache: Cache | None = None, executors: dict[str, Executor] | None = None,
                  max_pending: int | None = None, on_full: str = "block",
                  keep_finished: int = 10_000, mp_context: str | None = None,
-                 name: str | None = None, poll_interval: float = 0.25) -> None:
+                 name: str | None = None, poll_interval: float = 0.25,
+                 timeline_size: int | None = None) -> None:
         if on_full not in ("block", "reject"):
             raise ValueError(f"on_full must be 'block' or 'reject', got {on_full!r}")
         if max_pending is not None and max_pending < 1:
@@ -114,7 +119,7 @@ class Engine:
         self._closed = False
         self._loop = EngineLoop()
         self._rt = Runtime(pool, loop=self._loop, max_pending=max_pending, on_full=on_full,
-                           keep_finished=keep_finished)
+                           keep_finished=keep_finished, timeline_size=timeline_size)
         self._rt.on_final.append(self._remember)
         self.store = None
         self._durable: Durability | None = None
@@ -353,6 +358,28 @@ class Engine:
     def profile(self) -> ProfileTable:
         """Per task: count, ok, failed, retried, cache hits, run-time percentiles."""
         return self._rt.profile.table()
+
+    def timeline(self) -> Timeline:
+        """The task stream: one lane per worker, one mark per run, coloured by task.
+
+        Live in a notebook (redrawn at most twice a second while jobs run), SVG in the
+        HTML fallback, a text strip per lane in ``str()``; ``.snapshot()`` is the data.
+        """
+        return Timeline(self)
+
+    def report(self, path: str | os.PathLike[str] = "godnb-report.html") -> Path:
+        """Write this engine's run to one self-contained HTML file; returns its path.
+
+        Summary, outcomes, the timeline, the profile table and the first failures, with
+        no script, stylesheet or font from the network: open it anywhere, send it.
+
+        Example:
+            >>> eng.report("run.html")        # doctest: +SKIP
+            PosixPath('run.html')
+        """
+        from godnb.core.reporting import engine_report, write_report
+
+        return write_report(engine_report(self), path)
 
     def events(self) -> AsyncIterator[JobEvent]:
         """Every job's events as they happen: ``async for ev in eng.events()``."""
