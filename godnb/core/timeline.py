@@ -37,9 +37,11 @@ from godnb.views.timeline import (
     format_timeline_html,
     format_timeline_svg,
     format_timeline_text,
+    lane_order,
 )
 
 if TYPE_CHECKING:
+    from godnb.core.handles import JobHandle
     from godnb.core.runtime import Runtime
     from godnb.execution.executor import Run
 
@@ -237,6 +239,33 @@ class Timeline:
                     running.append((rec.lane_of(run.worker, run.backend), run.started,
                                     rec.task_id(h.job.task_name)))
             return rec.snapshot(running, title=f"timeline {self.engine.name}")
+
+    def lanes_now(self) -> list[tuple[str, str, list[JobHandle]]]:
+        """Each worker lane now: (name, backend, the jobs it runs), in reading order.
+
+        Thread and process workers are listed idle or busy; the shared lanes of async
+        and Dask jobs appear while they run something or ran something before.
+        """
+        rt = self.runtime
+        keys = [(name, ex.worker_keys()) for name, ex in rt.executors.items()]
+        with rt.lock:  # the executors' own locks are taken above, never under this one
+            rec = rt.timeline
+            lanes: dict[int, tuple[str, list[JobHandle]]] = {}
+            for backend, workers in keys:
+                for worker in workers:
+                    lanes.setdefault(rec.lane_of(worker, backend), (backend, []))
+            for lane in rec.packed:
+                backend = rec.lane_names[lane]
+                if backend in rt.executors:
+                    lanes.setdefault(lane, (backend, []))
+            for h in rt.running.values():
+                run = h.run
+                if run is not None and not run.ended:
+                    lane = rec.lane_of(run.worker, run.backend)
+                    lanes.setdefault(lane, (run.backend, []))[1].append(h)
+            names = list(rec.lane_names)
+        order = lane_order(names)
+        return [(names[k], *lanes[k]) for k in order if k in lanes]
 
     def to_svg(self) -> str:
         """The chart as a standalone SVG document."""

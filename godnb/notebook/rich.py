@@ -18,6 +18,7 @@ from typing import Any
 from godnb.core import display
 from godnb.core.engine import Engine
 from godnb.core.handles import JobGroup, JobHandle
+from godnb.core.timeline import Timeline
 from godnb.notebook.formatters import (
     format_engine_html,
     format_engine_text,
@@ -37,13 +38,14 @@ from godnb.notebook.snapshots import (
     snapshot_pipeline,
 )
 from godnb.utils.profile import ProfileTable
+from godnb.views.timeline import format_timeline_html, format_timeline_text
 
 __all__ = ["Report", "in_kernel", "install", "kind_of", "render", "static_bundle",
            "use_widgets", "widgets_available", "widgets_enabled"]
 
 HINT_HTML = ('<div style="color:#757575;font-size:11px">live view unavailable: '
              '<code>pip install "godnb[notebook]"</code></div>')
-VIEW_KINDS = ("job", "group", "queue", "engine", "profile", "pipeline")
+VIEW_KINDS = ("job", "group", "queue", "engine", "profile", "pipeline", "timeline")
 
 _forced: bool | None = None
 
@@ -106,7 +108,8 @@ def _is_pipeline(obj: Any) -> bool:
 
 
 def kind_of(obj: Any) -> str | None:
-    """Which view displays ``obj``: job, group, engine, profile, pipeline; or None."""
+    """Which view displays ``obj``: job, group, engine, profile, pipeline, timeline; or
+    None."""
     if isinstance(obj, JobHandle):
         return "job"
     if isinstance(obj, JobGroup):
@@ -117,6 +120,8 @@ def kind_of(obj: Any) -> str | None:
         return "profile"
     if _is_pipeline(obj):
         return "pipeline"
+    if isinstance(obj, Timeline):
+        return "timeline"
     return None
 
 
@@ -127,6 +132,7 @@ _STATIC: dict[str, Callable[[Any], tuple[str, str]]] = {
     "profile": lambda t: (format_profile_text(t), format_profile_html(t)),
     "pipeline": lambda p: _both(snapshot_pipeline(p), format_pipeline_text,
                                 format_pipeline_html),
+    "timeline": lambda t: _both(t.snapshot(), format_timeline_text, format_timeline_html),
 }
 
 
