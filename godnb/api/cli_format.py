@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from godnb.models import Job, JobStatus, Result
 from godnb.models.job import task_reference
 from godnb.storage.recovery import EngineInfo
+from godnb.utils.formatting import format_count, format_percent, format_rate
 
 __all__ = [
     "MonitorSnapshot",
@@ -150,8 +151,8 @@ def format_bar(fraction: float | None, width: int, ascii: bool = False) -> str:
 
 
 def format_counts(counts: Mapping[str, int]) -> str:
-    """Counts by status, in life order, on one line."""
-    return "  ".join(f"{s} {counts.get(s, 0)}" for s in _STATUSES)
+    """Counts by status, in life order, on one line (thousands separated)."""
+    return "  ".join(f"{s} {format_count(counts.get(s, 0))}" for s in _STATUSES)
 
 
 def _progress_text(job: Job) -> str:
@@ -160,8 +161,8 @@ def _progress_text(job: Job) -> str:
         return ""
     parts = []
     if p.fraction is not None:
-        parts.append(f"{p.fraction:4.0%}")
-    parts.append(f"{p.done:g}" + (f"/{p.total:g}" if p.total else ""))
+        parts.append(format_percent(p.fraction))
+    parts.append(format_count(p.done) + (f"/{format_count(p.total)}" if p.total else ""))
     if p.message:
         parts.append(p.message)
     return " ".join(parts)
@@ -293,7 +294,7 @@ def _header(snap: MonitorSnapshot) -> str:
     parts = [snap.title, snap.at.strftime("%H:%M:%S UTC"),
              f"{snap.engines} engine{'s' if snap.engines != 1 else ''}"]
     if snap.rate is not None:
-        parts.append(f"{snap.rate:.1f} jobs/s")
+        parts.append(format_rate(snap.rate, "jobs") if snap.rate > 0 else "0 jobs/s")
     return " · ".join([*parts, snap.db])  # the path last: it is what a narrow screen cuts
 
 
@@ -302,9 +303,9 @@ def _overall(snap: MonitorSnapshot, width: int, ascii: bool) -> str:
     if total == 0:
         return "no jobs yet"
     done = snap.finished
-    tail = f" {done}/{total} done {done / total:4.0%}"
+    tail = f" {format_count(done)}/{format_count(total)} done {format_percent(done / total)}"
     if snap.active == 0:
-        tail = f" all {total} jobs done"
+        tail = f" all {format_count(total)} jobs done"
     bar_width = max(0, min(40, width - len(tail)))
     return format_bar(done / total, bar_width, ascii) + tail
 
