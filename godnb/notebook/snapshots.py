@@ -280,10 +280,11 @@ def snapshot_job(handle: JobHandle, now: float | None = None) -> JobSnapshot:
     error = None
     if status is JobStatus.FAILED:
         error = str(handle.errors[-1]) if handle.errors else (job.error or "failed")
-    reported = job.progress is not None  # a rate only for jobs that report progress
+    reported = job.progress is not None  # counts and a rate only for jobs that report
     rate = progress.done / elapsed if reported and elapsed and progress.done > 0 else None
+    done, total = (progress.done, progress.total) if reported else (0.0, None)
     return JobSnapshot(job_id=handle.job_id, name=handle.name, status=status,
-                       done=progress.done, total=progress.total, message=progress.message,
+                       done=done, total=total, message=progress.message,
                        elapsed=elapsed, rate=rate, error=error, attempts=job.attempts,
                        priority=job.priority, group=job.group, backend=job.backend)
 
@@ -451,13 +452,19 @@ def _stage(stage: Any, index: int) -> StageSnapshot:
         items_in=_as_int(_pick(stage, ("items_in", "in", "received"), 0)) or 0,
         items_out=_as_int(_pick(stage, ("items_out", "out", "emitted"), 0)) or 0,
         busy=_as_float(_pick(stage, ("busy", "busy_time", "busy_seconds"))),
-        # godnb's StageProfile.rate is the stage's own speed (per busy second); other
-        # profile objects may only have a throughput
-        throughput=_as_float(_pick(stage, ("rate", "throughput"))),
+        throughput=_stage_rate(stage),
         p50=_as_float(_pick(stage, ("p50", "latency_p50"))),
         p95=_as_float(_pick(stage, ("p95", "latency_p95"))),
         queue_depth=_as_int(_pick(stage, ("max_queue_depth", "queue_depth", "max_queue"))),
         errors=_as_int(_pick(stage, ("errors",), 0)) or 0)
+
+
+def _stage_rate(stage: Any) -> float | None:
+    """The stage's own speed. godnb's StageProfile has ``rate`` (items per busy second,
+    None for stages without a function); other profile objects may only have a
+    ``throughput``."""
+    has_rate = "rate" in stage if isinstance(stage, Mapping) else hasattr(stage, "rate")
+    return _as_float(_pick(stage, ("rate",) if has_rate else ("throughput",)))
 
 
 def _length(obj: Any) -> int | None:

@@ -53,6 +53,7 @@ from godnb.notebook.formatters import (
     group_bar_html,
     group_label_html,
     job_label_html,
+    pipeline_header_html,
     stage_bar_state,
     stage_label_html,
 )
@@ -258,6 +259,8 @@ class JobView(_View):
             self.output.outputs = buffer.outputs(tail=OUTPUT_TAIL)
         if s.status.is_terminal:
             self._stop()
+        elif s.status is JobStatus.RUNNING:
+            self._refresher.request_in(1.0)  # the elapsed time ticks with no event
         return False
 
     def _follow(self) -> None:
@@ -557,7 +560,7 @@ class PipelineView(_View):
 
     def _render(self) -> bool:
         s = snapshot_pipeline(self.pipeline)
-        self.header.value = format_pipeline_html(s.model_copy(update={"stages": []}))
+        self.header.value = pipeline_header_html(s)
         if len(self.stage_bars) != len(s.stages):
             self._rebuild([st.name for st in s.stages])
         for (bar, label), pct, st in zip(self.stage_bars, self._stage_percent, s.stages,

@@ -30,6 +30,7 @@ __all__ = [
     "BAR_HEIGHT_PX",
     "BAR_WIDTH_PX",
     "FONT",
+    "LABEL_STYLE",
     "LINE_STYLE",
     "NAME_CH",
     "PERCENT_CH",
@@ -46,10 +47,16 @@ NAME_CH = 20        # the name column, in characters (text) or ch units (HTML)
 PERCENT_CH = 4      # " 40%"
 BAR_WIDTH_PX = 240  # static bars; widgets use the same width
 BAR_HEIGHT_PX = 16
-FONT = "font-family:var(--jp-code-font-family,monospace);font-size:12px"
+# The UI font, as tqdm's bars use, with figures of equal width so numbers do not jitter.
+FONT = ("font-family:var(--jp-ui-font-family,system-ui,sans-serif);"
+        "font-size:var(--jp-ui-font-size1,13px);font-variant-numeric:tabular-nums")
 # One line that never wraps: parts in a row, vertically centred, the label last.
 LINE_STYLE = (f"{FONT};display:flex;flex-flow:row nowrap;align-items:center;"
-              "gap:0 8px;white-space:nowrap;line-height:24px;min-height:24px;overflow:hidden")
+              "gap:0 8px;white-space:nowrap;line-height:28px;min-height:28px;overflow:hidden")
+# The label right of a bar: a row of its own whose last parts (message, error) shrink
+# to an ellipsis instead of wrapping to a second line.
+LABEL_STYLE = ("display:flex;flex-flow:row nowrap;align-items:center;gap:0 6px;min-width:0;"
+               "white-space:nowrap;overflow:hidden")
 # Diagonal stripes over a fill: "running, length unknown" (animated in the widget).
 STRIPES = ("background-image:linear-gradient(45deg,rgba(255,255,255,.3) 25%,transparent 25%,"
            "transparent 50%,rgba(255,255,255,.3) 50%,rgba(255,255,255,.3) 75%,transparent 75%,"
@@ -60,13 +67,15 @@ def name_html(name: str, width_ch: int = NAME_CH) -> str:
     """The name in a column ``width_ch`` characters wide, ellipsised, full name on hover."""
     return (f'<span class="godnb-name" title="{escape(name)}" style="display:inline-block;'
             f"flex:none;width:{width_ch}ch;overflow:hidden;text-overflow:ellipsis;"
-            f'white-space:nowrap;font-weight:600">{escape(name)}</span>')
+            f"white-space:nowrap;font-weight:600;vertical-align:middle;line-height:28px"
+            f'">{escape(name)}</span>')
 
 
 def percent_html(text: str) -> str:
     """The percentage column (``" 40%"``; empty keeps its width)."""
     return (f'<span class="godnb-percent" style="display:inline-block;flex:none;'
-            f'width:{PERCENT_CH}ch;text-align:right">{escape(text.strip())}</span>')
+            f"width:{PERCENT_CH}ch;text-align:right;vertical-align:middle;line-height:28px"
+            f'">{escape(text.strip())}</span>')
 
 
 def _track(inner: str, width_px: int, height_px: int, status: str, title: str | None) -> str:
@@ -121,6 +130,6 @@ def error_html(text: str, prefix: str = "", max_ch: int = 60) -> str:
     full text (every line of it) in the tooltip."""
     shown = prefix + first_line(text)
     return (f'<span class="godnb-error" title="{escape(str(text))}" style="display:inline-block;'
-            f"min-width:0;max-width:{max_ch}ch;overflow:hidden;text-overflow:ellipsis;"
-            f'white-space:nowrap;vertical-align:bottom;color:{status_colour("failed")}">'
-            f"{escape(shown)}</span>")
+            f"flex:0 1 auto;min-width:0;max-width:{max_ch}ch;overflow:hidden;"
+            f"text-overflow:ellipsis;white-space:nowrap;vertical-align:bottom;"
+            f'color:{status_colour("failed")}">{escape(shown)}</span>')

@@ -313,7 +313,7 @@ def test_each_stage_bar_is_scaled_to_its_own_input() -> None:
     text = format_pipeline_text(s)
     assert text.splitlines()[0].startswith("etl: 3 stages, finished, 62 items out in 150.0 ms")
     assert "4,000 in → 62 out" in html  # each stage: in -> out, its own rate
-    assert "124 items/s busy" in html
+    assert "busy 500.0 ms (124 items/s)" in html
     assert "<script>" not in html
 
 
