@@ -58,7 +58,7 @@ from godnb.views.bars import (
     stacked_bar_html,
     status_html,
 )
-from godnb.views.palette import STATUS_FALLBACK, status_colour
+from godnb.views.palette import STATUS_FALLBACK, status_text_colour
 
 __all__ = [
     "BAR_CHARS",
@@ -399,7 +399,7 @@ _SUMMARY_COLUMNS = (Column(""), Column(""))
 def format_engine_html(s: EngineSnapshot) -> str:
     rows = [[k, v] for k, v in _engine_lines(s)]
     rows[1][1] = Markup(" ".join(
-        f'<span style="white-space:nowrap"><span style="color:{status_colour(k)}">'
+        f'<span style="white-space:nowrap"><span style="{status_text_colour(k)}">'
         f"{escape(k)}</span> {format_count(v)}</span>" for k, v in s.counts.items()))
     summary = html_table(_SUMMARY_COLUMNS, rows, css_class="godnb-engine-summary")
     summary = summary.replace("<thead><tr>", '<thead style="display:none"><tr>', 1)

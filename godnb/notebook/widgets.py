@@ -71,6 +71,7 @@ from godnb.notebook.snapshots import (
 from godnb.utils.formatting import format_percent
 from godnb.utils.profile import ProfileTable
 from godnb.views.bars import BAR_WIDTH_PX, FONT, STRIPES, name_html, percent_html
+from godnb.views.palette import status_colour
 from godnb.views.timeline import format_timeline_html, format_timeline_text
 
 OUTPUT_TAIL = 20_000  # characters of a job's output its view shows (the buffer keeps more)
@@ -249,6 +250,11 @@ class JobView(_View):
             value = 0.0
         style = "info" if striped else BAR_STYLE[s.status]
         _set_bar(self.bar, value, total, style, striped)
+        # ipywidgets' "warning" orange is 2.7:1 on white: a cancelled bar takes the darker
+        # shade of the theme (see godnb.views.palette)
+        colour = status_colour("cancelled") if s.status is JobStatus.CANCELLED else None
+        if self.bar.style.bar_color != colour:
+            self.bar.style.bar_color = colour
         pct = format_percent(s.fraction) if s.total or s.status is JobStatus.COMPLETED else ""
         self.percent.value = percent_html(pct)
         self.label.value = job_label_html(s)

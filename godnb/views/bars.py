@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from html import escape
 
 from godnb.utils.formatting import first_line
-from godnb.views.palette import TRACK, status_colour
+from godnb.views.palette import TRACK, status_colour, status_text_colour
 
 __all__ = [
     "BAR_HEIGHT_PX",
@@ -121,7 +121,7 @@ def stacked_bar_html(segments: Sequence[tuple[str, float, str]], status: str, *,
 def status_html(status: str, text: str | None = None) -> str:
     """A status word in its colour (bold, so the colour reads in both themes)."""
     return (f'<span class="godnb-status" data-status="{escape(status)}" '
-            f'style="color:{status_colour(status)};font-weight:600">'
+            f'style="{status_text_colour(status)};font-weight:600">'
             f"{escape(text or status)}</span>")
 
 
@@ -132,4 +132,4 @@ def error_html(text: str, prefix: str = "", max_ch: int = 60) -> str:
     return (f'<span class="godnb-error" title="{escape(str(text))}" style="display:inline-block;'
             f"flex:0 1 auto;min-width:0;max-width:{max_ch}ch;overflow:hidden;"
             f"text-overflow:ellipsis;white-space:nowrap;vertical-align:bottom;"
-            f'color:{status_colour("failed")}">{escape(shown)}</span>')
+            f'{status_text_colour("failed")}">{escape(shown)}</span>')

@@ -6,6 +6,14 @@ each with a fallback for pages without Lab's stylesheet (nbconvert, GitHub, a re
 file). The fallbacks reach WCAG's 4.5:1 against white, so a status word is readable
 as text, and 3:1 against the empty track of a bar.
 
+Measured in Lab 4 (light / dark page background): bar fills use the ``color1`` shades
+ipywidgets uses (completed 4.1 / 6.8, failed 5.0 / 5.1, running 4.6 / 6.0), except a
+cancelled bar, whose ``--jp-warn-color1`` is 2.7:1 on white: it uses ``warn-color0``
+(3.8 / 7.0). Status *words* need 4.5:1 as text, so they take the shade that reaches it
+in both themes (:data:`STATUS_TEXT`): ``success-color0`` (7.9 / 4.6), ``error-color1``
+(5.0 / 5.1), ``brand-color1`` (4.6 / 6.0), ``ui-font-color2`` for pending, and for
+cancelled ``warn-color0`` mixed a fifth with the text colour (5.1 / 7.9).
+
 The task palette has ten mid-tone hues without a pure red (red means "failed"), each at
 least 3:1 against white and against Lab's dark background: a mark stays visible in both
 themes. Task ``i`` (in order of first appearance) gets colour ``i % 10``, so a task
@@ -23,11 +31,13 @@ from __future__ import annotations
 __all__ = [
     "FAILED_MARK",
     "STATUS_FALLBACK",
+    "STATUS_TEXT",
     "STATUS_VAR",
     "TASK_PALETTE",
     "TRACK",
     "contrast_ratio",
     "status_colour",
+    "status_text_colour",
     "task_colour",
 ]
 
@@ -39,7 +49,7 @@ STATUS_VAR = {
     "running": "--jp-brand-color1",
     "completed": "--jp-success-color1",
     "failed": "--jp-error-color1",
-    "cancelled": "--jp-warn-color1",
+    "cancelled": "--jp-warn-color0",
     "unknown": "--jp-info-color1",  # running without a known total
 }
 STATUS_FALLBACK = {
@@ -49,6 +59,16 @@ STATUS_FALLBACK = {
     "failed": "#c62828",
     "cancelled": "#b45309",
     "unknown": "#00838f",
+}
+# Status words (text): a shade that reads at 4.5:1 in both themes (see the module doc).
+STATUS_TEXT = {
+    "pending": "var(--jp-ui-font-color2,#616161)",
+    "running": "var(--jp-brand-color1,#1976d2)",
+    "completed": "var(--jp-success-color0,#2e7d32)",
+    "failed": "var(--jp-error-color1,#c62828)",
+    "cancelled": "color-mix(in srgb,var(--jp-warn-color0,#b45309) 80%,"
+                 "var(--jp-ui-font-color1,#000))",
+    "unknown": "var(--jp-brand-color1,#1976d2)",
 }
 # The empty part of a bar (ipywidgets: .progress background).
 TRACK = "var(--jp-layout-color2,#eeeeee)"
@@ -74,6 +94,13 @@ def status_colour(status: str) -> str:
     fallback."""
     key = status if status in STATUS_VAR else "pending"
     return f"var({STATUS_VAR[key]},{STATUS_FALLBACK[key]})"
+
+
+def status_text_colour(status: str) -> str:
+    """The CSS ``color`` declarations of a status word (a fallback first, for a browser
+    without ``color-mix``)."""
+    key = status if status in STATUS_TEXT else "pending"
+    return f"color:{STATUS_FALLBACK[key]};color:{STATUS_TEXT[key]}"
 
 
 def task_colour(index: int) -> str:

@@ -67,15 +67,17 @@ def outcome_segments(counts: dict[str, int]) -> list[tuple[str, float, str]]:
 _STYLE = """
 :root { color-scheme: light dark;
   --jp-layout-color0:#ffffff; --jp-layout-color2:#eeeeee; --jp-layout-color4:#757575;
-  --jp-border-color2:#bdbdbd; --jp-ui-font-color1:#212121;
-  --jp-success-color1:#2e7d32; --jp-error-color1:#c62828; --jp-warn-color1:#b45309;
+  --jp-border-color2:#bdbdbd; --jp-ui-font-color1:#212121; --jp-ui-font-color2:#616161;
+  --jp-success-color0:#1b5e20; --jp-success-color1:#2e7d32;
+  --jp-error-color1:#c62828; --jp-warn-color0:#b45309;
   --jp-brand-color1:#1976d2; --jp-info-color1:#00838f;
   --jp-code-font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace; }
 @media (prefers-color-scheme: dark) { :root {
-  --jp-layout-color0:#111111; --jp-layout-color2:#2b2b2b; --jp-layout-color4:#9e9e9e;
-  --jp-border-color2:#555555; --jp-ui-font-color1:#e0e0e0;
-  --jp-success-color1:#66bb6a; --jp-error-color1:#ef5350; --jp-warn-color1:#ffa726;
-  --jp-brand-color1:#64b5f6; --jp-info-color1:#4dd0e1; } }
+  --jp-layout-color0:#111111; --jp-layout-color2:#424242; --jp-layout-color4:#9e9e9e;
+  --jp-border-color2:#555555; --jp-ui-font-color1:#e0e0e0; --jp-ui-font-color2:#9e9e9e;
+  --jp-success-color0:#66bb6a; --jp-success-color1:#4caf50;
+  --jp-error-color1:#f44336; --jp-warn-color0:#f57c00;
+  --jp-brand-color1:#2196f3; --jp-info-color1:#00bcd4; } }
 body { margin:24px; background:var(--jp-layout-color0); color:var(--jp-ui-font-color1);
   font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif; }
 h1 { font-size:20px; margin:0 0 2px; } h2 { font-size:15px; margin:22px 0 6px; }
@@ -106,7 +108,7 @@ def _tiles(counts: dict[str, int]) -> str:
     return f'<div class="tiles">{"".join(tiles)}</div>{bar}'
 
 
-_VAR = {"completed": "success-color1", "failed": "error-color1", "cancelled": "warn-color1",
+_VAR = {"completed": "success-color1", "failed": "error-color1", "cancelled": "warn-color0",
         "running": "brand-color1", "pending": "layout-color4"}
 
 _SUMMARY = (Column("what"), Column("value"))

@@ -19,6 +19,7 @@ from godnb.views.palette import (
     TASK_PALETTE,
     contrast_ratio,
     status_colour,
+    status_text_colour,
 )
 from godnb.views.report import RunReport, format_report_html, outcome_segments
 from godnb.views.timeline import COMPLETED, TimelineData
@@ -36,6 +37,17 @@ def test_status_colours_are_readable_on_white_and_tasks_in_both_themes() -> None
         assert colour.lower() not in {"#ff0000", "#c62828", "#d32f2f"}  # red means failed
     assert status_colour("completed") == "var(--jp-success-color1,#2e7d32)"
     assert status_colour("nonsense") == status_colour("pending")
+    # ipywidgets' warning orange is 2.7:1 on white: cancelled bars take the darker shade
+    assert status_colour("cancelled") == "var(--jp-warn-color0,#b45309)"
+    # status words: a plain fallback first, then the theme's readable shade
+    assert status_text_colour("cancelled").startswith("color:#b45309;color:color-mix(")
+    assert status_text_colour("completed") == \
+        "color:#2e7d32;color:var(--jp-success-color0,#2e7d32)"
+    # Lab 4's own shades used for words reach 4.5:1 in the light (white) and dark themes
+    for light, dark in [("#1b5e20", "#388e3c"), ("#d32f2f", "#f44336"),
+                        ("#1976d2", "#2196f3")]:
+        assert contrast_ratio(light, "#ffffff") >= 4.5
+        assert contrast_ratio(dark, "#111111") >= 4.5
 
 
 def test_bar_pieces() -> None:
