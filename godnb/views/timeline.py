@@ -157,6 +157,7 @@ class _Row:
     height: float
     runs: list[int]
     first: bool  # the lane's first row (carries the label)
+    peak: int = 1  # most runs at once in the lane (packed lanes)
 
 
 def _pack(idx: list[int], start: Sequence[float], end: Sequence[float]) -> list[list[int]]:
@@ -184,6 +185,16 @@ def _pack(idx: list[int], start: Sequence[float], end: Sequence[float]) -> list[
     return rows
 
 
+def _peak(idx: list[int], start: Sequence[float], end: Sequence[float]) -> int:
+    """The most runs under way at once (a sweep over starts and ends)."""
+    events = sorted([(start[i], 1) for i in idx] + [(end[i], -1) for i in idx])
+    peak = now = 0
+    for _, step in events:
+        now += step
+        peak = max(peak, now)
+    return peak
+
+
 def _rows(data: TimelineData, ends: Sequence[float], top: float) -> list[_Row]:
     order = sorted(range(data.runs), key=data.start.__getitem__)
     per_lane: dict[int, list[int]] = {}
@@ -205,8 +216,9 @@ def _rows(data: TimelineData, ends: Sequence[float], top: float) -> list[_Row]:
         idx = per_lane[k]
         groups = _pack(idx, data.start, ends) if k in packed else [idx]
         height = ROW_PX if len(groups) == 1 else SUBROW_PX
+        peak = _peak(idx, data.start, ends) if len(groups) >= MAX_SUBROWS else len(groups)
         for n, runs in enumerate(groups):
-            rows.append(_Row(k, label, y, height, runs, n == 0))
+            rows.append(_Row(k, label, y, height, runs, n == 0, peak))
             y += height + (1 if n < len(groups) - 1 else 0)
         y += LANE_GAP
     return rows
@@ -525,6 +537,10 @@ def format_timeline_svg(data: TimelineData, *, max_elements: int = MAX_ELEMENTS,
                      f'<text x="{LABEL_PX - 8}" y="{row.y + min(height, ROW_PX) / 2 + 4:.1f}" '
                      f'text-anchor="end" fill="currentColor">{escape(ellipsize(row.label, 12))}'
                      f"</text>")
+        if row.peak > 1:  # a packed lane: how many ran at once, under its name
+            lanes.append(f'<text x="{LABEL_PX - 8}" y="{row.y + ROW_PX / 2 + 16:.1f}" '
+                         f'text-anchor="end" fill="currentColor" fill-opacity="0.65" '
+                         f'font-size="10">{format_count(row.peak)} at once</text>')
     axis = _axis(span, scale, bottom)
     height = bottom + 24
     body = "".join([_DEFS, *legend, *lanes, *canvas.parts, *axis])
@@ -611,7 +627,12 @@ def format_timeline_text(data: TimelineData, width: int = 60) -> str:
         tail = f"{format_count(n)} run{'s' if n != 1 else ''}"
         if failed:
             tail += f" · {format_count(failed)} failed"
-        tail += f" · busy {min(999, round(100 * busy / span))}%"
+        peak = _peak([i for i in range(data.runs) if data.lane[i] == k], data.start,
+                     ends) if k in data.packed else 1
+        if peak > 1:  # runs overlap: say how many at once, not a busy share above 100%
+            tail += f" · up to {format_count(peak)} at once"
+        else:
+            tail += f" · busy {round(100 * busy / span)}%"
         lines.append(f"  {ellipsize(label, 12).rjust(label_w)} |{strip}| {tail}")
     counts = Counter(data.task).most_common(8)
     lines.append("  tasks: " + ", ".join(f"{data.tasks[t]} {format_count(n)}"

@@ -80,6 +80,13 @@ def test_lanes_in_reading_order_and_overlapping_lanes_in_sub_rows() -> None:
     svg = format_timeline_svg(data(runs, lanes=lanes, packed=frozenset({0})))
     ys = sorted({m["y"] for m in rects(svg) if m["fill"] == TASK_PALETTE[0]})
     assert len(ys) == 3  # three overlapping async runs: three sub-rows
+    assert ">3 at once</text>" in svg
+    many = [(0, 0.0, 1.0 + i / 100, 0, COMPLETED) for i in range(40)]
+    crowded = format_timeline_svg(data(many, lanes=("async",), packed=frozenset({0})))
+    assert ">40 at once</text>" in crowded  # more than the sub-rows: the label says so
+    assert len({m["y"] for m in rects(crowded)}) <= 6
+    assert "up to 40 at once" in format_timeline_text(
+        data(many, lanes=("async",), packed=frozenset({0})))
     assert svg.index(">thread-1</text>") < svg.index(">async</text>")
 
 
