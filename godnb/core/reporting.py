@@ -51,7 +51,8 @@ def engine_report(engine: Any) -> RunReport:
         ("up for", format_duration(stats.uptime)),
         ("jobs submitted", format_count(stats.submitted)),
         ("retried attempts", format_count(stats.retried)),
-        ("throughput", format_rate(stats.throughput, "jobs") + " over the engine's life"),
+        ("throughput", (format_rate(stats.throughput, "jobs") if stats.throughput else
+                        "0 jobs/s") + " over the engine's life"),
         ("start latency", f"p50 {format_duration(stats.latency_p50)}, "
                           f"p99 {format_duration(stats.latency_p99)}"),
         ("workers", _workers(stats)),

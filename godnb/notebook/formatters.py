@@ -187,7 +187,7 @@ def job_label_html(s: JobSnapshot) -> str:
         parts.append(status_html(s.status.value))
     if s.message:
         parts.append(f'<span style="opacity:.75;flex:0 1 auto;min-width:0;overflow:hidden;'
-                     f'text-overflow:ellipsis" title="{escape(s.message)}">'
+                     f'text-overflow:ellipsis;margin-right:6px" title="{escape(s.message)}">'
                      f"{escape(s.message)}</span>")
     if s.error:
         parts.append(error_html(s.error, max_ch=ERROR_CH))
@@ -196,8 +196,8 @@ def job_label_html(s: JobSnapshot) -> str:
 
 def _label_span(parts: list[str]) -> str:
     """The label as one flex row; plain text parts keep their width, the last may shrink."""
-    items = "".join(p if p.startswith("<") else f'<span style="flex:none">{p}</span>'
-                    for p in parts)
+    items = "".join(p if p.startswith("<") else
+                    f'<span style="flex:none;margin-right:6px">{p}</span>' for p in parts)
     return f'<span class="godnb-label" style="{FONT};{LABEL_STYLE}">{items}</span>'
 
 
@@ -352,8 +352,8 @@ def _engine_lines(s: EngineSnapshot) -> list[tuple[str, str]]:
         ("engine", f"{s.name}{state}"),
         ("jobs", counts),
         ("workers", _workers_text(s)),
-        ("throughput", f"{format_rate(s.throughput, 'jobs')} over "
-                       f"{format_duration(s.uptime)}"),
+        ("throughput", f"{format_rate(s.throughput, 'jobs') if s.throughput else '0 jobs/s'}"
+                       f" over {format_duration(s.uptime)}"),
         ("start latency", f"p50 {format_duration(s.latency_p50)}, "
                           f"p99 {format_duration(s.latency_p99)}"),
         ("queue", f"depth {format_count(s.queue_depth)}, submitted "
@@ -414,8 +414,8 @@ def format_engine_html(s: EngineSnapshot) -> str:
         lanes = html_table(_LANE_COLUMNS, cells, css_class="godnb-engine-lanes",
                            caption="workers now")
     return (f'<div class="godnb godnb-engine" style="{FONT}">'
-            f'<div style="display:flex;flex-wrap:wrap;gap:4px 24px;align-items:flex-start">'
-            f"{summary}{lanes}</div></div>")
+            f'<div style="display:flex;flex-wrap:wrap;align-items:flex-start">'
+            f'<div style="margin-right:24px">{summary}</div>{lanes}</div></div>')
 
 
 # -- profiles --------------------------------------------------------------------------------

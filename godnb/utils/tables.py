@@ -27,9 +27,11 @@ __all__ = ["CELL_STYLE", "Column", "Markup", "TABLE_STYLE", "html_table", "text_
 TABLE_STYLE = ("border-collapse:collapse;margin:2px 0;font-size:12px;"
                "font-variant-numeric:tabular-nums;line-height:1.5")
 CELL_STYLE = "padding:1px 10px;white-space:nowrap;vertical-align:middle;border:none"
-_HEAD_STYLE = "font-weight:600;border-bottom:1px solid var(--jp-border-color2,#bdbdbd)"
+# A plain colour first: JupyterLab's sanitizer (untrusted output) drops var(...) values.
+_HEAD_STYLE = ("font-weight:600;border-bottom:1px solid #bdbdbd;"
+               "border-bottom:1px solid var(--jp-border-color2,#bdbdbd)")
 _CAPTION_STYLE = ("caption-side:top;text-align:left;padding:2px 10px 4px;"
-                  "white-space:nowrap;color:var(--jp-ui-font-color1,inherit)")
+                  "white-space:nowrap")
 
 
 class Markup(str):

@@ -2,8 +2,12 @@
 
 A line reads like tqdm's (``score  40% ████▏     16/40 [00:04<00:07, 3.32it/s]``) and
 is built from fixed-width parts, so the bars of different jobs, in different cells,
-start at the same x: the name column is ``NAME_CH`` characters wide (longer names are
-ellipsised, the full name in a tooltip), the percentage four.
+start at the same x: the name column is ``NAME_EM`` wide (about ``NAME_CH`` characters;
+longer names are ellipsised, the full name in a tooltip), the percentage ``PERCENT_EM``.
+
+Every style survives JupyterLab's sanitizer of untrusted output (a notebook reopened
+from disk): lengths in px and em (not ch), margins (not gap), and each colour given
+plainly before the theme variable that refines it.
 
 Bars look like ipywidgets' own progress bar (same height, same theme colours, no
 rounded corners) so a static fallback and a live widget read the same. A bar is one of:
@@ -24,7 +28,7 @@ from collections.abc import Sequence
 from html import escape
 
 from godnb.utils.formatting import first_line
-from godnb.views.palette import TRACK, status_colour, status_text_colour
+from godnb.views.palette import TRACK, TRACK_FALLBACK, status_fill, status_text_colour
 
 __all__ = [
     "BAR_HEIGHT_PX",
@@ -32,8 +36,10 @@ __all__ = [
     "FONT",
     "LABEL_STYLE",
     "LINE_STYLE",
+    "GAP",
     "NAME_CH",
-    "PERCENT_CH",
+    "NAME_EM",
+    "PERCENT_EM",
     "STRIPES",
     "bar_html",
     "error_html",
@@ -43,20 +49,22 @@ __all__ = [
     "status_html",
 ]
 
-NAME_CH = 20        # the name column, in characters (text) or ch units (HTML)
-PERCENT_CH = 4      # " 40%"
+NAME_CH = 20        # the name column of text lines, in characters
+NAME_EM = 11.0      # ... of HTML lines: about 20 characters of the UI font
+PERCENT_EM = 2.6    # " 40%"
 BAR_WIDTH_PX = 240  # static bars; widgets use the same width
 BAR_HEIGHT_PX = 16
 # The UI font, as tqdm's bars use, with figures of equal width so numbers do not jitter.
 FONT = ("font-family:var(--jp-ui-font-family,system-ui,sans-serif);"
         "font-size:var(--jp-ui-font-size1,13px);font-variant-numeric:tabular-nums")
 # One line that never wraps: parts in a row, vertically centred, the label last.
-LINE_STYLE = (f"{FONT};display:flex;flex-flow:row nowrap;align-items:center;"
-              "gap:0 8px;white-space:nowrap;line-height:28px;min-height:28px;overflow:hidden")
+LINE_STYLE = (f"{FONT};display:flex;flex-direction:row;flex-wrap:nowrap;align-items:center;"
+              "white-space:nowrap;line-height:28px;min-height:28px;overflow:hidden")
 # The label right of a bar: a row of its own whose last parts (message, error) shrink
 # to an ellipsis instead of wrapping to a second line.
-LABEL_STYLE = ("display:flex;flex-flow:row nowrap;align-items:center;gap:0 6px;min-width:0;"
-               "white-space:nowrap;overflow:hidden")
+LABEL_STYLE = ("display:flex;flex-direction:row;flex-wrap:nowrap;align-items:center;"
+               "min-width:0;white-space:nowrap;overflow:hidden")
+GAP = "margin-right:8px"  # between the parts of a line
 # Diagonal stripes over a fill: "running, length unknown" (animated in the widget).
 STRIPES = ("background-image:linear-gradient(45deg,rgba(255,255,255,.3) 25%,transparent 25%,"
            "transparent 50%,rgba(255,255,255,.3) 50%,rgba(255,255,255,.3) 75%,transparent 75%,"
@@ -65,24 +73,26 @@ STRIPES = ("background-image:linear-gradient(45deg,rgba(255,255,255,.3) 25%,tran
 
 def name_html(name: str, width_ch: int = NAME_CH) -> str:
     """The name in a column ``width_ch`` characters wide, ellipsised, full name on hover."""
+    width = NAME_EM * width_ch / NAME_CH
     return (f'<span class="godnb-name" title="{escape(name)}" style="display:inline-block;'
-            f"flex:none;width:{width_ch}ch;overflow:hidden;text-overflow:ellipsis;"
-            f"white-space:nowrap;font-weight:600;vertical-align:middle;line-height:28px"
-            f'">{escape(name)}</span>')
+            f"flex:none;width:{width:g}em;overflow:hidden;text-overflow:ellipsis;"
+            f"white-space:nowrap;font-weight:600;vertical-align:middle;line-height:28px;"
+            f'{GAP}">{escape(name)}</span>')
 
 
 def percent_html(text: str) -> str:
     """The percentage column (``" 40%"``; empty keeps its width)."""
     return (f'<span class="godnb-percent" style="display:inline-block;flex:none;'
-            f"width:{PERCENT_CH}ch;text-align:right;vertical-align:middle;line-height:28px"
-            f'">{escape(text.strip())}</span>')
+            f"width:{PERCENT_EM:g}em;text-align:right;vertical-align:middle;line-height:28px;"
+            f'{GAP}">{escape(text.strip())}</span>')
 
 
 def _track(inner: str, width_px: int, height_px: int, status: str, title: str | None) -> str:
     tip = f' title="{escape(title)}"' if title else ""
     return (f'<span class="godnb-bar" data-status="{escape(status)}"{tip} '
             f'style="display:inline-flex;flex:none;width:{width_px}px;height:{height_px}px;'
-            f'background:{TRACK};overflow:hidden;vertical-align:middle">{inner}</span>')
+            f"background-color:{TRACK_FALLBACK};background-color:{TRACK};overflow:hidden;"
+            f'vertical-align:middle;{GAP}">{inner}</span>')
 
 
 def bar_html(fraction: float | None, status: str, *, width_px: int = BAR_WIDTH_PX,
@@ -93,8 +103,7 @@ def bar_html(fraction: float | None, status: str, *, width_px: int = BAR_WIDTH_P
     pct = 0.0 if fraction is None else max(0.0, min(1.0, fraction)) * 100
     stripes = ";" + STRIPES if striped else ""
     fill = (f'<span class="godnb-fill" data-status="{escape(status)}" style="display:block;'
-            f'height:100%;width:{pct:.1f}%;background-color:{status_colour(status)}'
-            f'{stripes}"></span>')
+            f'height:100%;width:{pct:.1f}%;{status_fill(status)}{stripes}"></span>')
     return _track(fill, width_px, height_px, status, title)
 
 
@@ -113,15 +122,14 @@ def stacked_bar_html(segments: Sequence[tuple[str, float, str]], status: str, *,
             continue
         parts.append(f'<span class="godnb-seg" data-status="{escape(seg_status)}" '
                      f'title="{escape(tip)}" style="display:block;flex:none;height:100%;'
-                     f'width:{pct:.2f}%;background-color:{status_colour(seg_status)}">'
-                     f"</span>")
+                     f'width:{pct:.2f}%;{status_fill(seg_status)}"></span>')
     return _track("".join(parts), width_px, height_px, status, title)
 
 
 def status_html(status: str, text: str | None = None) -> str:
     """A status word in its colour (bold, so the colour reads in both themes)."""
     return (f'<span class="godnb-status" data-status="{escape(status)}" '
-            f'style="{status_text_colour(status)};font-weight:600">'
+            f'style="{status_text_colour(status)};font-weight:600;margin-right:6px">'
             f"{escape(text or status)}</span>")
 
 
@@ -130,6 +138,6 @@ def error_html(text: str, prefix: str = "", max_ch: int = 60) -> str:
     full text (every line of it) in the tooltip."""
     shown = prefix + first_line(text)
     return (f'<span class="godnb-error" title="{escape(str(text))}" style="display:inline-block;'
-            f"flex:0 1 auto;min-width:0;max-width:{max_ch}ch;overflow:hidden;"
-            f"text-overflow:ellipsis;white-space:nowrap;vertical-align:bottom;"
+            f"flex:0 1 auto;min-width:0;max-width:{max_ch * 0.55:g}em;overflow:hidden;"
+            f"text-overflow:ellipsis;white-space:nowrap;vertical-align:bottom;margin-right:6px;"
             f'{status_text_colour("failed")}">{escape(shown)}</span>')

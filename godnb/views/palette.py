@@ -35,8 +35,10 @@ __all__ = [
     "STATUS_VAR",
     "TASK_PALETTE",
     "TRACK",
+    "TRACK_FALLBACK",
     "contrast_ratio",
     "status_colour",
+    "status_fill",
     "status_text_colour",
     "task_colour",
 ]
@@ -72,6 +74,7 @@ STATUS_TEXT = {
 }
 # The empty part of a bar (ipywidgets: .progress background).
 TRACK = "var(--jp-layout-color2,#eeeeee)"
+TRACK_FALLBACK = "#eeeeee"
 # How a failed run is marked in a timeline (outline and tick), whatever its task colour.
 FAILED_MARK = "var(--jp-error-color1,#c62828)"
 
@@ -101,6 +104,17 @@ def status_text_colour(status: str) -> str:
     without ``color-mix``)."""
     key = status if status in STATUS_TEXT else "pending"
     return f"color:{STATUS_FALLBACK[key]};color:{STATUS_TEXT[key]}"
+
+
+def status_fill(status: str) -> str:
+    """``background-color`` declarations of a status's bar fill: a plain colour first.
+
+    JupyterLab sanitizes the HTML of an untrusted notebook (one reopened from disk) and
+    drops a declaration whose value is not a plain colour, such as ``var(...)``; with a
+    plain colour first, the bar keeps a colour there and follows the theme elsewhere.
+    """
+    key = status if status in STATUS_VAR else "pending"
+    return f"background-color:{STATUS_FALLBACK[key]};background-color:{status_colour(key)}"
 
 
 def task_colour(index: int) -> str:

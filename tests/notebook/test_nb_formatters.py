@@ -40,7 +40,7 @@ from godnb.notebook.snapshots import (
     snapshot_queue,
 )
 from godnb.utils.profile import ProfileTable, TaskProfile
-from godnb.views.bars import NAME_CH
+from godnb.views.bars import NAME_CH, NAME_EM
 
 EVIL = "<script>alert('x')</script> & co"
 
@@ -129,7 +129,7 @@ def test_names_sit_in_a_fixed_width_column() -> None:
     assert {t[:NAME_CH] for t in texts[:2]} == {"fit".ljust(NAME_CH), "score".ljust(NAME_CH)}
     assert texts[3].startswith("a-much-longer-task-…")
     html = format_job_html(job(name=names[3]))
-    assert f"width:{NAME_CH}ch" in html and "text-overflow:ellipsis" in html
+    assert f"width:{NAME_EM:g}em" in html and "text-overflow:ellipsis" in html
     assert f'title="{names[3]}"' in html  # the full name on hover
 
 

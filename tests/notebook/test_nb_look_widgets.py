@@ -67,7 +67,7 @@ def test_bars_in_different_views_share_one_layout(views: list[Any]) -> None:
         views += [short, long, group]
         rows = [v.children[0] for v in (short, long, group)]
         # name, percentage, bar, label: the same widths everywhere, so bars align
-        assert {r.children[0].value.split("<span", 1)[1].split(">")[0].count("width:20ch")
+        assert {r.children[0].value.split("<span", 1)[1].split(">")[0].count("width:11em")
                 for r in rows} == {1}
         assert {r.children[2].layout.width for r in rows[:2]} == {"240px"}
         assert "width:240px" in group.bar.value

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from godnb.utils.profile import ProfileTable, TaskProfile
 from godnb.views.bars import (
-    NAME_CH,
+    NAME_EM,
     bar_html,
     error_html,
     name_html,
@@ -60,12 +60,19 @@ def test_bar_pieces() -> None:
     assert re.findall(r'data-status="(\w+)"[^>]*width:([\d.]+)%', stacked) == [
         ("completed", "96.00"), ("failed", "4.00")]
     name = name_html(EVIL)
-    assert f"width:{NAME_CH}ch" in name and "text-overflow:ellipsis" in name
+    assert f"width:{NAME_EM:g}em" in name and "text-overflow:ellipsis" in name
+    # every colour is given plainly before its theme variable: JupyterLab's sanitizer
+    # (untrusted output) drops var(...) and would leave the bar without colour
+    assert "background-color:#c62828;background-color:var(--jp-error-color1" in full
+    assert "background-color:#eeeeee;background-color:var(--jp-layout-color2" in full
+    for unsafe in ("ch;", "gap:", "flex-flow:"):
+        assert unsafe not in full + name + stacked
     assert "<script>" not in name and 'title="&lt;script&gt;' in name
     err = error_html("ValueError: bad\nline two", prefix="first error: ")
     assert ">first error: ValueError: bad …</span>" in err
     assert 'title="ValueError: bad\nline two"' in err and "white-space:nowrap" in err
     assert "font-weight:600" in status_html("failed")
+    assert "ch;" not in err and "gap:" not in err
 
 
 def _report() -> RunReport:
