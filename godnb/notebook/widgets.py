@@ -85,6 +85,9 @@ __all__ = ["EngineView", "GroupView", "JobView", "PipelineView", "ProfileView", 
 _CSS = ("<style>.godnb-striped .progress-bar{" + STRIPES + ";"
         "animation:godnb-stripes 1s linear infinite}"
         "@keyframes godnb-stripes{from{background-position:16px 0}to{background-position:0 0}}"
+        # an HTML widget's content box does not shrink below its text by default: let a
+        # label shrink with its cell, so its message and error end in an ellipsis
+        ".godnb-labelbox .widget-html-content{min-width:0;overflow:hidden}"
         "</style>")
 BAR_HEIGHT_PX = 20  # ipywidgets' own bar: 28px high with 4px margins
 
@@ -170,7 +173,9 @@ def _percent() -> W.HTML:
 
 def _label() -> W.HTML:
     # Takes the rest of the line and never wraps: a long error is ellipsised inside.
-    return W.HTML(layout=W.Layout(flex="1 1 auto", min_width="0", overflow="hidden"))
+    label = W.HTML(layout=W.Layout(flex="1 1 auto", min_width="0", overflow="hidden"))
+    label.add_class("godnb-labelbox")
+    return label
 
 
 def _progress(cls: type[W.FloatProgress] | type[W.IntProgress] = W.FloatProgress,

@@ -200,7 +200,16 @@ def test_bars_timeline_and_report_as_a_user_sees_them(
     assert page.evaluate(BG, red.element_handle()) == error
     assert page.evaluate(BG, green.element_handle()) == success
     assert "first error: ValueError: item 24 is corrupt" in group.inner_text()
-    assert group.locator(".godnb-error").bounding_box()["height"] < 30  # on the same line
+    error_span = group.locator(".godnb-error")
+    assert error_span.bounding_box()["height"] < 30  # on the same line
+    # cut to the cell's width with an ellipsis (CSS), the whole text in its tooltip
+    page.set_viewport_size({"width": 900, "height": 2200})
+    assert page.evaluate("(el) => el.scrollWidth > el.clientWidth", error_span.element_handle())
+    assert page.evaluate("(el) => getComputedStyle(el).textOverflow",
+                         error_span.element_handle()) == "ellipsis"
+    assert error_span.get_attribute("title") == "ValueError: item 24 is corrupt"
+    _shot(group, shots / "group-narrow.png")
+    page.set_viewport_size({"width": 1280, "height": 2200})
     _shot(group, shots / "group.png")
 
     # -- the running job ends: its bar turns green and full, live ---------------------
