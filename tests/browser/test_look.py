@@ -73,6 +73,18 @@ RESOLVE = """(name) => {
     return colour;
 }"""
 BG = "(el) => getComputedStyle(el).backgroundColor"
+# WCAG contrast of an element's text colour against the notebook's background.
+CONTRAST = """(el) => {
+    const rgb = (c) => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+    const lum = (c) => {
+        const [r, g, b] = rgb(c).map((v) => v / 255)
+            .map((v) => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const page = getComputedStyle(document.querySelector('.jp-Notebook')).backgroundColor;
+    const a = lum(getComputedStyle(el).color), b = lum(page);
+    return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
 
 
 def _free_port() -> int:
@@ -188,6 +200,11 @@ def test_bars_timeline_and_report_as_a_user_sees_them(
     assert page.evaluate(BG, failed_bar.element_handle()) == error
     assert failed_bar.evaluate("(el) => el.style.width") == "100%"
     assert "?" not in _output(page, "bad = eng.submit(parse").inner_text()
+
+    # status words read at 4.5:1 on the page (WCAG AA for text)
+    ratio = page.evaluate(CONTRAST, _output(page, "bad = eng.submit(parse")
+                          .locator(".godnb-status").element_handle())
+    assert ratio >= 4.5, ratio
 
     # -- a group with 4 failures in 100: a ~4% red segment, the rest green --------------
     group = _output(page, "g = eng.map(check")
