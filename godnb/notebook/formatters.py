@@ -257,12 +257,13 @@ def format_group_text(s: GroupSnapshot) -> str:
     return "\n".join(lines)
 
 
-def group_bar_html(s: GroupSnapshot, height_px: int = BAR_HEIGHT_PX) -> str:
+def group_bar_html(s: GroupSnapshot, height_px: int = BAR_HEIGHT_PX, gap: bool = True) -> str:
     """The group's stacked bar: completed (or running), failed and cancelled shares."""
     segments = [(status, share, f"{format_count(n)} {'done' if status == 'running' else status}")
                 for status, share, n in s.shares()]
     title = " · ".join(tip for *_, tip in segments) or "nothing ended yet"
-    return stacked_bar_html(segments, s.status.value, title=title, height_px=height_px)
+    return stacked_bar_html(segments, s.status.value, title=title, height_px=height_px,
+                            gap=gap)
 
 
 def group_label_html(s: GroupSnapshot) -> str:

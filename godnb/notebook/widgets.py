@@ -366,7 +366,7 @@ class GroupView(_View):
         finished = self.group.done()
         s = snapshot_group(self.group, counts=self._current_counts(force=finished))
         self.segments = {status: (share, n) for status, share, n in s.shares()}
-        self.bar.value = group_bar_html(s, height_px=BAR_HEIGHT_PX)
+        self.bar.value = group_bar_html(s, height_px=BAR_HEIGHT_PX, gap=False)
         self.percent.value = percent_html(format_percent(s.fraction))
         self.label.value = group_label_html(s)
         for t in s.per_task:

@@ -87,12 +87,13 @@ def percent_html(text: str) -> str:
             f'{GAP}">{escape(text.strip())}</span>')
 
 
-def _track(inner: str, width_px: int, height_px: int, status: str, title: str | None) -> str:
+def _track(inner: str, width_px: int, height_px: int, status: str, title: str | None,
+           gap: bool = True) -> str:
     tip = f' title="{escape(title)}"' if title else ""
     return (f'<span class="godnb-bar" data-status="{escape(status)}"{tip} '
             f'style="display:inline-flex;flex:none;width:{width_px}px;height:{height_px}px;'
             f"background-color:{TRACK_FALLBACK};background-color:{TRACK};overflow:hidden;"
-            f'vertical-align:middle;{GAP}">{inner}</span>')
+            f'vertical-align:middle{";" + GAP if gap else ""}">{inner}</span>')
 
 
 def bar_html(fraction: float | None, status: str, *, width_px: int = BAR_WIDTH_PX,
@@ -109,7 +110,7 @@ def bar_html(fraction: float | None, status: str, *, width_px: int = BAR_WIDTH_P
 
 def stacked_bar_html(segments: Sequence[tuple[str, float, str]], status: str, *,
                      width_px: int = BAR_WIDTH_PX, height_px: int = BAR_HEIGHT_PX,
-                     title: str | None = None) -> str:
+                     title: str | None = None, gap: bool = True) -> str:
     """One bar of side-by-side shares: ``(status, fraction, tooltip)`` per segment.
 
     ``status`` names the whole bar (its ``data-status``). Segments of zero width are left
@@ -123,7 +124,7 @@ def stacked_bar_html(segments: Sequence[tuple[str, float, str]], status: str, *,
         parts.append(f'<span class="godnb-seg" data-status="{escape(seg_status)}" '
                      f'title="{escape(tip)}" style="display:block;flex:none;height:100%;'
                      f'width:{pct:.2f}%;{status_fill(seg_status)}"></span>')
-    return _track("".join(parts), width_px, height_px, status, title)
+    return _track("".join(parts), width_px, height_px, status, title, gap)
 
 
 def status_html(status: str, text: str | None = None) -> str:
