@@ -18,6 +18,7 @@ from godnb.core import display as _display
 from godnb.core.engine import Engine, EngineStats, JobBuilder, default_engine, set_default_engine
 from godnb.core.handles import JobGroup, JobHandle
 from godnb.core.pipeline import Pipeline
+from godnb.core.resume import RecoveryStats
 from godnb.core.tasks import task
 from godnb.errors import (
     FatalError,
@@ -31,6 +32,7 @@ from godnb.errors import (
     QueueFull,
     RetryableError,
     StoreError,
+    TaskNotAllowed,
     UnknownTask,
     ValidationError,
     WorkerDied,
@@ -72,6 +74,7 @@ __all__ = [
     "ProfileTable",
     "Progress",
     "QueueFull",
+    "RecoveryStats",
     "Result",
     "RetryPolicy",
     "RetryableError",
@@ -79,6 +82,7 @@ __all__ = [
     "ShelveStore",
     "Store",
     "StoreError",
+    "TaskNotAllowed",
     "UnknownTask",
     "ValidationError",
     "WorkerDied",

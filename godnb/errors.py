@@ -5,14 +5,16 @@ anything the library raises on purpose::
 
     GodnbError
     ├── ValidationError (ValueError)      bad input to a model, named field and fix
+    │   └── ValidationTypeError (TypeError)   ... of the wrong type (priority="5")
     ├── InvalidTransition (ValueError)    e.g. a completed job asked to run again
     ├── UnknownTask (LookupError)         a task name or "module:function" that is not there
+    │   └── TaskNotAllowed                a stored job names a task the engine does not trust
     ├── QueueFull                         Engine(max_pending=..., on_full="reject")
     ├── LoopBlockingError (RuntimeError)  a blocking call on the event loop's own thread
     ├── StoreError                        a store file that is corrupt, foreign or unusable
     ├── JobError                          carries job_id and attempt
     │   ├── JobFailed                     the job ended failed; .result, __cause__
-    │   ├── JobCancelled                  the job was cancelled
+    │   ├── JobCancelled (CancelledError) the job was cancelled (concurrent.futures')
     │   ├── JobTimeout (TimeoutError)     an attempt ran past its timeout
     │   └── WorkerDied                    the process running the attempt died
     ├── PipelineError                     an item failed in a pipeline stage; .stage, .index
@@ -23,6 +25,7 @@ anything the library raises on purpose::
 from __future__ import annotations
 
 import functools
+from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -41,8 +44,10 @@ __all__ = [
     "QueueFull",
     "RetryableError",
     "StoreError",
+    "TaskNotAllowed",
     "UnknownTask",
     "ValidationError",
+    "ValidationTypeError",
     "WorkerDied",
 ]
 
@@ -66,12 +71,29 @@ class ValidationError(GodnbError, ValueError):
         return list(self._errors)
 
 
+class ValidationTypeError(ValidationError, TypeError):
+    """A :class:`ValidationError` about a value of the wrong type (``priority="5"``).
+
+    Also a :class:`TypeError`, so ``except TypeError`` catches it as it would any wrong
+    type; godnb refuses such values instead of converting them.
+    """
+
+
 class InvalidTransition(GodnbError, ValueError):
     """A job status change that the state machine forbids."""
 
 
 class UnknownTask(GodnbError, LookupError):
     """A task given by name or ``"module:function"`` that can not be found."""
+
+
+class TaskNotAllowed(UnknownTask):
+    """A job read from a store names a task this engine may not run.
+
+    An engine runs a stored job only if its task is registered with ``@god.task`` or its
+    module is allowed (``Engine(allow=[...])``, ``godnb worker --import``/``--allow``):
+    a store file can name any code. The message says how to allow it.
+    """
 
 
 class QueueFull(GodnbError):
@@ -114,8 +136,12 @@ class JobFailed(JobError):
         self.result = result
 
 
-class JobCancelled(JobError):
-    """The job was cancelled before it could finish."""
+class JobCancelled(JobError, CancelledError):
+    """The job was cancelled before it could finish.
+
+    Also a :class:`concurrent.futures.CancelledError`: what ``h.future.result()`` and an
+    executor's future raise for a cancelled job, as code written for futures expects.
+    """
 
 
 class JobTimeout(JobError, TimeoutError):

@@ -5,10 +5,10 @@ what a pure formatter in :mod:`godnb.api.cli_format` made of the result::
 
     godnb submit TASK [--args JSON] [--kwargs JSON] [--priority N] [--retries N] ...
     godnb status [JOB]          godnb list [--status S] [--limit N]
-    godnb result JOB [--wait S] godnb cancel JOB [--wait S]
+    godnb result JOB [--wait S] [--unpickle]     godnb cancel JOB [--wait S]
     godnb monitor [--interval S] [--until-done]
     godnb report PATH [--limit N]   (one self-contained HTML page of the store's run)
-    godnb worker [--threads N] [--processes N] [--import MODULE] [--grace S]
+    godnb worker [--threads N] [--processes N] [--import MODULE] [--allow PATTERN] [--grace S]
     godnb demo
 
 Every command takes ``--db PATH`` (default ``$GODNB_DB`` or ``./godnb.db``) and, where it
@@ -16,14 +16,21 @@ prints data, ``--json``. Exit codes: 0 success; 1 the job failed, was cancelled 
 ended already (``result``, ``cancel``); 2 bad input (one line on stderr, nothing
 written); 3 ``result`` of a job that has not finished; ``128 + signal`` for a worker
 stopped by a second signal.
+
+Trust: a store file can name any code, so reading one never unpickles anything (``status``,
+``list``, ``monitor`` and ``result`` show pickled values as ``<pickled ..., not loaded>``;
+``result --unpickle`` loads one on request), and a worker runs only the tasks it was
+allowed (see ``godnb worker --help``). No command puts the current folder on the import
+path: ``--path DIR`` (or ``PYTHONPATH``) does. Numbers and JSON are checked against the
+bounds in :mod:`godnb.api.cli_args`; user text is printed with control characters escaped.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -31,15 +38,24 @@ from importlib import metadata
 from typing import Any, NoReturn
 
 from godnb.api import cli_format as fmt
-from godnb.core.tasks import registered_tasks, resolve_task
+from godnb.api.cli_args import (
+    MAX_THREADS,
+    bounded_int,
+    max_processes,
+    parse_json,
+    seconds,
+)
+from godnb.core.tasks import check_allow, registered_tasks, resolve_task
 from godnb.errors import GodnbError, StoreError, UnknownTask
 from godnb.models import Job, JobStatus
-from godnb.models.job import PRIORITY_MAX, PRIORITY_MIN, utcnow
+from godnb.models.job import PRIORITY_MAX, PRIORITY_MIN, utcnow, validate_payload
+from godnb.storage.codec import Pickled
 from godnb.storage.sqlite import SQLiteStore
 
 __all__ = ["CLIError", "build_parser", "main"]
 
 BUILTIN_BACKENDS = ("async", "inline", "process", "thread")
+_RECOVERIES_SHOWN = 5  # by `godnb status`: the latest recoveries of dead engines' jobs
 
 
 class CLIError(Exception):
@@ -54,7 +70,10 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line on stderr (exit 2), not usage + error."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        # "argument --threads: must be ..." reads better as "--threads must be ...".
+        message = re.sub(r"^argument ([^:]+): (must be )?", lambda m: f"{m[1]} {m[2]}"
+                         if m[2] else f"{m[1]}: ", message)
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see '{self.prog} --help')\n")
 
 
 def default_db() -> str:
@@ -63,7 +82,7 @@ def default_db() -> str:
 
 # -- helpers -------------------------------------------------------------------------------
 def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    return fmt.clean(" ".join(str(text).split()))
 
 
 def _open_existing(path: str) -> SQLiteStore:
@@ -93,10 +112,18 @@ def _print(text: str) -> None:
     sys.stdout.write(text + "\n")
 
 
-def import_modules(names: Sequence[str]) -> None:
-    """Import task modules (``--import``); a missing one is a CLIError."""
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.insert(0, os.getcwd())  # like `python -m`: modules beside you import
+def import_modules(names: Sequence[str], paths: Sequence[str] = ()) -> None:
+    """Import task modules (``--import``) after putting ``paths`` (``--path``) first on
+    the import path; a missing one is a CLIError. The current folder is never added by
+    itself: a store names tasks, and a worker must not import a stray ``./x.py`` for one.
+    """
+    for path in reversed(paths):
+        if not os.path.isdir(path):
+            raise CLIError(f"--path {path!r} is not a folder; give the folder that holds "
+                           f"your task modules (e.g. --path .)")
+        folder = os.path.abspath(path)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
     for name in names:
         try:
             importlib.import_module(name)
@@ -107,9 +134,9 @@ def import_modules(names: Sequence[str]) -> None:
 
 def _json_arg(text: str, option: str, kind: type, example: str) -> Any:
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise CLIError(f"{option} is not valid JSON ({e}); e.g. {option} '{example}'") from None
+        value = parse_json(text, option)
+    except ValueError as e:
+        raise CLIError(f"{e}; e.g. {option} '{example}'") from None
     if not isinstance(value, kind):
         what = "a JSON list" if kind is list else "a JSON object"
         raise CLIError(f"{option} must be {what}, got {type(value).__name__}; "
@@ -128,18 +155,21 @@ def _wait_until_ended(store: SQLiteStore, job_id: str, seconds: float) -> Job:
 
 
 # -- submit ----------------------------------------------------------------------------------
-def _check_task(task: str, strict: bool) -> dict[str, Any]:
+def _check_task(task: str, defer: bool) -> dict[str, Any]:
     """Fail on a task that can not be found here; return its registered default options.
 
-    A plain name is only known where its module was imported, so it is accepted unless
-    ``strict`` (modules were given with --import). A ``module:function`` is imported.
+    A registered name must be registered by a module given with --import; a
+    ``module:function`` is imported. ``defer`` (``--defer``) skips the check, for a task
+    only the worker that will run it can resolve.
     """
-    if ":" not in task and not strict and task not in registered_tasks():
-        return {}
+    if defer:
+        spec = registered_tasks().get(task)
+        return dict(spec.options) if spec is not None else {}
     try:
         spec = resolve_task(task)
     except UnknownTask as e:
-        raise CLIError(f"unknown task: {e}") from None
+        raise CLIError(f"unknown task: {e}; or pass --defer to queue it anyway, for a "
+                       f"worker that can run it") from None
     return dict(spec.options)
 
 
@@ -149,13 +179,14 @@ def _backend_names() -> list[str]:
 
 
 def _build_job(a: argparse.Namespace) -> Job:
-    import_modules(a.imports)
+    import_modules(a.imports, a.paths)
     args = _json_arg(a.args, "--args", list, "[1, 2]")
     kwargs = _json_arg(a.kwargs, "--kwargs", dict, '{"size": 3}')
-    defaults = _check_task(a.task, strict=bool(a.imports))
-    if a.priority is not None and not PRIORITY_MIN <= a.priority <= PRIORITY_MAX:
-        raise CLIError(f"--priority must be between {PRIORITY_MIN} and {PRIORITY_MAX}, "
-                       f"got {a.priority}")
+    try:
+        validate_payload({"task": a.task}, check_json=False)  # its spelling, first
+    except ValueError as e:
+        raise CLIError(f"invalid Job: {e}") from None
+    defaults = _check_task(a.task, defer=a.defer)
     if a.backend is not None and a.backend not in _backend_names():
         raise CLIError(f"unknown backend {a.backend!r}; valid backends: "
                        f"{', '.join(_backend_names())}")
@@ -194,11 +225,14 @@ def cmd_status(a: argparse.Namespace) -> int:
                 _print(fmt.format_job(job, result, utcnow()))
             return 0
         counts, engines = store.counts(), store.engines()
+        recoveries = store.recoveries(limit=_RECOVERIES_SHOWN)
     if a.json:
         _print(fmt.to_json({"db": a.db, "counts": counts, "total": sum(counts.values()),
-                            "engines": [fmt.engine_dict(e) for e in engines]}, indent=2))
+                            "engines": [fmt.engine_dict(e) for e in engines],
+                            "recoveries": [fmt.recovery_dict(r) for r in recoveries]},
+                           indent=2))
     else:
-        _print(fmt.format_status(counts, engines, a.db, utcnow()))
+        _print(fmt.format_status(counts, engines, a.db, utcnow(), recoveries))
     return 0
 
 
@@ -221,6 +255,8 @@ def cmd_result(a: argparse.Namespace) -> int:
             job = _wait_until_ended(store, a.job, a.wait)
         result = store.get_result(a.job) if job.status.is_terminal else None
     code = _result_code(job)
+    if result is not None and a.unpickle and isinstance(result.output, Pickled):
+        result = result.model_copy(update={"output": _unpickle(result.output)})
     if a.json:
         data = fmt.result_dict(result) if result is not None else \
             {"job_id": job.job_id, "status": job.status.value, "output": None, "errors": []}
@@ -230,6 +266,16 @@ def cmd_result(a: argparse.Namespace) -> int:
     else:  # the output, or the errors of a failed job (exit code 1)
         _print(fmt.format_result(job, result))
     return code
+
+
+def _unpickle(value: Pickled) -> Any:
+    """Load a pickled output on request (``--unpickle``): it may run code the store names."""
+    try:
+        return value.load()
+    except Exception as e:  # a class this process can not import, a broken pickle...
+        raise CLIError(f"the pickled output could not be loaded ({type(e).__name__}: "
+                       f"{e}); import the module that defines it (e.g. run from the "
+                       f"project with PYTHONPATH set)", code=1) from None
 
 
 def _result_code(job: Job) -> int:
@@ -249,18 +295,19 @@ def cmd_cancel(a: argparse.Namespace) -> int:
         if a.wait and not status.is_terminal:
             status = _wait_until_ended(store, a.job, a.wait).status
     ended_before = before.is_terminal
+    job_id = fmt.clean(a.job)
     if a.json:
         _print(fmt.to_json({"job_id": a.job, "status": status.value,
                             "requested": not ended_before}))
     elif ended_before:
-        sys.stderr.write(f"job {a.job} had already ended ({before.value}); nothing to "
+        sys.stderr.write(f"job {job_id} had already ended ({before.value}); nothing to "
                          f"cancel\n")
     elif status is JobStatus.CANCELLED:
-        _print(f"job {a.job} cancelled")
+        _print(f"job {job_id} cancelled")
     elif status.is_terminal:
-        _print(f"job {a.job} ended {status.value} before the cancel reached it")
+        _print(f"job {job_id} ended {status.value} before the cancel reached it")
     else:
-        _print(f"cancel requested for job {a.job} ({status.value}); the engine running it "
+        _print(f"cancel requested for job {job_id} ({status.value}); the engine running it "
                f"stops it within about a second")
     return 1 if ended_before or (status.is_terminal and status is not JobStatus.CANCELLED) \
         else 0
@@ -270,8 +317,6 @@ def cmd_cancel(a: argparse.Namespace) -> int:
 def cmd_monitor(a: argparse.Namespace) -> int:
     from godnb.api.monitor import LiveView, take_snapshot, watch
 
-    if a.interval <= 0:
-        raise CLIError(f"--interval must be > 0 seconds, got {a.interval:g}")
     store = _open_existing(a.db)
     view = LiveView(ansi=False if a.plain else None)
     try:
@@ -290,17 +335,16 @@ def cmd_worker(a: argparse.Namespace) -> int:
     from godnb.core.engine import Engine
     from godnb.utils.logging import configure_logging, reset_logging
 
-    for option in ("threads", "processes"):
-        if getattr(a, option) is not None and getattr(a, option) < 1:
-            raise CLIError(f"--{option} must be >= 1, got {getattr(a, option)}")
-    if a.grace < 0 or a.poll <= 0:
-        raise CLIError("--grace must be >= 0 and --poll > 0 seconds")
-    import_modules(a.imports)
+    try:
+        allow = check_allow([*a.allow, *(p for m in a.imports for p in (m, m + ".*"))])
+    except (TypeError, ValueError) as e:
+        raise CLIError(f"--allow: {e}") from None
+    import_modules(a.imports, a.paths)
     configure_logging(a.log_level, json=a.log_format == "json")
     try:
         try:
             engine = Engine(threads=a.threads, processes=a.processes, backend=a.backend,
-                            store=a.db, poll_interval=a.poll, name=a.name)
+                            store=a.db, poll_interval=a.poll, name=a.name, allow=allow)
         except (GodnbError, ValueError) as e:
             raise CLIError(str(e)) from None
         try:
@@ -317,8 +361,6 @@ def cmd_report(a: argparse.Namespace) -> int:
     from godnb.utils.formatting import format_bytes
     from godnb.views.report import format_report_html
 
-    if a.limit < 1:
-        raise CLIError(f"--limit must be >= 1, got {a.limit}")
     folder = os.path.dirname(os.path.abspath(a.path))
     if not os.path.isdir(folder):
         raise CLIError(f"can not write {a.path}: no folder {folder}")
@@ -333,16 +375,14 @@ def cmd_report(a: argparse.Namespace) -> int:
             f.write(page)
     except OSError as e:
         raise CLIError(f"can not write {a.path}: {e.strerror or e}") from None
-    _print(f"wrote {a.path} ({format_bytes(len(page.encode()))}): summary, timeline, "
-           f"profile and failures of {a.db}, viewable offline")
+    _print(f"wrote {fmt.clean(a.path)} ({format_bytes(len(page.encode()))}): summary, "
+           f"timeline, profile and failures of {fmt.clean(a.db)}, viewable offline")
     return 0
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
     from godnb.api.demo import run_demo
 
-    if a.jobs < 1:
-        raise CLIError(f"--jobs must be >= 1, got {a.jobs}")
     return run_demo(db=a.db, jobs=a.jobs, plain=a.plain, interval=a.interval)
 
 
@@ -364,63 +404,104 @@ def _add_submit(sub: Any) -> None:
     p.add_argument("task", metavar="TASK", help="a registered name or 'module:function'")
     p.add_argument("--args", default="[]", metavar="JSON", help="positional args (a list)")
     p.add_argument("--kwargs", default="{}", metavar="JSON", help="keyword args (an object)")
-    p.add_argument("--priority", type=int, metavar="N", help="higher runs first (default 0)")
-    p.add_argument("--retries", type=int, metavar="N", help="attempts after the first")
-    p.add_argument("--timeout", type=float, metavar="S", help="seconds per attempt")
+    p.add_argument("--priority", type=bounded_int(PRIORITY_MIN, PRIORITY_MAX), metavar="N",
+                   help="higher runs first (default 0)")
+    p.add_argument("--retries", type=bounded_int(0, 1000), metavar="N",
+                   help="attempts after the first (0 to 1000)")
+    p.add_argument("--timeout", type=seconds(zero=False), metavar="S",
+                   help="seconds per attempt (> 0)")
     p.add_argument("--group", metavar="G", help="the submitter, for fair turns")
     p.add_argument("--name", metavar="NAME", help="a label for lists and logs")
     p.add_argument("--backend", metavar="B", help="thread, process, async, ...")
     p.add_argument("--tag", dest="tags", action="append", default=[], metavar="T")
     p.add_argument("--import", dest="imports", action="append", default=[],
-                   metavar="MODULE", help="import task modules first (then an unknown "
-                   "task name is an error)")
+                   metavar="MODULE", help="import a module that registers tasks first")
+    p.add_argument("--path", dest="paths", action="append", default=[], metavar="DIR",
+                   help="put DIR first on the import path (e.g. --path . for modules in "
+                   "this folder; the current folder is not searched by itself)")
+    p.add_argument("--defer", action="store_true",
+                   help="queue the task without checking that it can be found here (for a "
+                   "task only the worker that runs it can import)")
     p.set_defaults(func=cmd_submit)
 
 
 def _add_readers(sub: Any) -> None:
-    p = sub.add_parser("status", parents=[_common(True)], help="counts and engines, or a job")
+    p = sub.add_parser("status", parents=[_common(True)],
+                       help="counts, engines and recent recoveries, or a job")
     p.add_argument("job", nargs="?", metavar="JOB")
     p.set_defaults(func=cmd_status)
     p = sub.add_parser("list", parents=[_common(True)], help="a table of jobs, newest first")
     p.add_argument("--status", choices=[s.value for s in JobStatus])
-    p.add_argument("--limit", type=int, default=50, metavar="N", help="rows (0: all)")
+    p.add_argument("--limit", type=bounded_int(0, 10_000_000), default=50, metavar="N",
+                   help="rows (0: all)")
     p.set_defaults(func=cmd_list)
-    p = sub.add_parser("result", parents=[_common(True)], help="a job's output or errors")
+    p = sub.add_parser("result", parents=[_common(True)], help="a job's output or errors",
+                       description="Print a job's output, or its errors. An output that "
+                       "was stored pickled is shown as <pickled result, N bytes, not "
+                       "loaded>: loading it runs code the store names, so it is loaded "
+                       "only with --unpickle.")
     p.add_argument("job", metavar="JOB")
-    p.add_argument("--wait", type=float, default=0.0, metavar="S",
+    p.add_argument("--wait", type=seconds(zero=True), default=0.0, metavar="S",
                    help="wait up to S seconds for the job to end")
+    p.add_argument("--unpickle", action="store_true",
+                   help="load a pickled output (only for a store you trust like code)")
     p.set_defaults(func=cmd_result)
     p = sub.add_parser("cancel", parents=[_common(True)], help="cancel a job, wherever it runs")
     p.add_argument("job", metavar="JOB")
-    p.add_argument("--wait", type=float, default=0.0, metavar="S",
+    p.add_argument("--wait", type=seconds(zero=True), default=0.0, metavar="S",
                    help="wait up to S seconds for the job to end")
     p.set_defaults(func=cmd_cancel)
 
 
+_WORKER_HELP = """\
+Run jobs submitted to the database until SIGINT/SIGTERM. Graceful: running jobs get
+--grace seconds, the rest are re-queued; a second signal exits at once.
+
+Trust: a database file can name any code. The worker runs only tasks registered with
+@god.task by the modules it imports (--import), or whose module matches an --allow
+pattern (--import MODULE also allows MODULE and MODULE.*). A job naming anything else
+fails, with the reason, and nothing is imported for it; pickled arguments are loaded
+only for jobs it runs.
+
+The worker never adds the current folder to the import path (`python -m godnb` has it,
+as python -m always does). For modules in a folder use --path DIR or PYTHONPATH:
+  godnb worker --path . --import mytasks
+"""
+
+
 def _add_live(sub: Any) -> None:
     p = sub.add_parser("monitor", parents=[_common(False)], help="a live view of the queue")
-    p.add_argument("--interval", type=float, default=0.5, metavar="S",
-                   help="seconds between redraws (default 0.5)")
+    p.add_argument("--interval", type=seconds(zero=False, high=3600), default=0.5,
+                   metavar="S", help="seconds between redraws (default 0.5)")
     p.add_argument("--until-done", action="store_true",
                    help="exit 0 once no job is pending or running")
-    p.add_argument("--rows", type=int, default=8, metavar="N", help="running jobs shown")
+    p.add_argument("--rows", type=bounded_int(0, 1000), default=8, metavar="N",
+                   help="running jobs shown")
     p.add_argument("--plain", action="store_true", help="no ANSI: print changed frames")
     p.set_defaults(func=cmd_monitor)
 
-    p = sub.add_parser("worker", parents=[_common(False)], help="run jobs from the database",
-                       description="Run jobs submitted to the database until SIGINT/SIGTERM "
-                       "(graceful: running jobs get --grace seconds, the rest are re-queued; "
-                       "a second signal exits at once).")
-    p.add_argument("--threads", type=int, metavar="N", help="thread workers")
-    p.add_argument("--processes", type=int, metavar="N", help="process workers")
+    p = sub.add_parser(
+        "worker", parents=[_common(False)], help="run jobs from the database",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=_WORKER_HELP)
+    p.add_argument("--threads", type=bounded_int(1, MAX_THREADS), metavar="N",
+                   help=f"thread workers (1 to {MAX_THREADS})")
+    p.add_argument("--processes", type=bounded_int(1, max_processes), metavar="N",
+                   help=f"process workers (1 to {max_processes()}: 4 per CPU core)")
     p.add_argument("--backend", default="thread", choices=["thread", "process"],
                    help="for jobs that name none (default thread)")
     p.add_argument("--import", dest="imports", action="append", default=[],
-                   metavar="MODULE", help="import a task module (repeatable)")
-    p.add_argument("--grace", type=float, default=30.0, metavar="S",
+                   metavar="MODULE", help="import a task module and allow its tasks "
+                   "(repeatable)")
+    p.add_argument("--allow", action="append", default=[], metavar="PATTERN",
+                   help="also run tasks of modules matching PATTERN, e.g. 'mypkg.*' or "
+                   "'math' (repeatable; '*' trusts the database like code)")
+    p.add_argument("--path", dest="paths", action="append", default=[], metavar="DIR",
+                   help="put DIR first on the import path (repeatable)")
+    p.add_argument("--grace", type=seconds(zero=True), default=30.0, metavar="S",
                    help="seconds running jobs get to finish on SIGINT/SIGTERM (default 30)")
-    p.add_argument("--poll", type=float, default=0.25, metavar="S",
-                   help="how often to look for new jobs and cancel requests")
+    p.add_argument("--poll", type=seconds(zero=False, high=60), default=0.25, metavar="S",
+                   help="how often to look for new jobs and cancel requests (up to 60)")
     p.add_argument("--until-done", action="store_true",
                    help="exit 0 once the database has no pending or running job (a job "
                    "no engine can run keeps it waiting)")
@@ -436,7 +517,7 @@ def _add_live(sub: Any) -> None:
                        "finish time and run time), the profile table and the first "
                        "failures, on one page that needs no network and no kernel.")
     p.add_argument("path", metavar="PATH", help="the HTML file to write")
-    p.add_argument("--limit", type=int, default=100_000, metavar="N",
+    p.add_argument("--limit", type=bounded_int(1, 10_000_000), default=100_000, metavar="N",
                    help="read the newest N jobs (default 100,000)")
     p.set_defaults(func=cmd_report)
 
@@ -444,8 +525,9 @@ def _add_live(sub: Any) -> None:
                        help="a headless demo run with the live view",
                        description="Runs a few hundred jobs of mixed priority and the "
                        "inference pipeline on a database in a temporary folder.")
-    p.add_argument("--jobs", type=int, default=300, metavar="N")
-    p.add_argument("--interval", type=float, default=0.25, metavar="S")
+    p.add_argument("--jobs", type=bounded_int(1, 100_000), default=300, metavar="N")
+    p.add_argument("--interval", type=seconds(zero=False, high=3600), default=0.25,
+                   metavar="S")
     p.add_argument("--plain", action="store_true", help="no ANSI: print changed frames")
     p.set_defaults(func=cmd_demo)
 
@@ -469,7 +551,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CLIError as e:
         sys.stderr.write(f"godnb {args.command}: error: {_one_line(str(e))}\n")
         return e.code
-    except StoreError as e:  # e.g. the file went bad while we read it
+    except (StoreError, GodnbError) as e:  # e.g. the file went bad while we read it
         sys.stderr.write(f"godnb {args.command}: error: {_one_line(str(e))}\n")
         return 2
     except BrokenPipeError:  # `godnb list | head`: the reader left, fine

@@ -3,6 +3,10 @@
 Nothing here reads a store, a clock or a terminal: callers pass the jobs, the counts,
 ``now`` and the ``width``, so each formatter is tested as a string.
 
+Text that came from users or from a store (names, groups, tags, ids, errors, paths) goes
+through :func:`clean` before it is printed: a job named ``"\x1b]0;pwned\x07"`` must not
+retitle the terminal, clear it, or forge lines of output.
+
 Example:
     >>> format_counts({"pending": 2, "running": 1, "completed": 5, "failed": 0,
     ...                "cancelled": 0})
@@ -12,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import Enum
@@ -21,11 +26,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from godnb.models import Job, JobStatus, Result
 from godnb.models.job import task_reference
-from godnb.storage.recovery import EngineInfo
+from godnb.storage.recovery import EngineInfo, RecoveryRecord
 from godnb.utils.formatting import format_count, format_percent, format_rate
 
 __all__ = [
     "MonitorSnapshot",
+    "clean",
     "engine_dict",
     "format_age",
     "format_bar",
@@ -42,6 +48,42 @@ __all__ = [
 
 _STATUSES = tuple(s.value for s in JobStatus)
 
+# What a terminal may act on: C0 controls (ESC starts escape sequences, CR rewrites a line,
+# BS erases), DEL, C1 controls (0x9b is a one-byte CSI), and the Unicode line separators,
+# bidirectional overrides and invisible marks that make text read other than it is.
+_OTHER_UNSAFE = "\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
+_UNSAFE_RE = re.compile(f"[\x00-\x1f{_OTHER_UNSAFE}]")
+_NON_C0_RE = re.compile(f"[{_OTHER_UNSAFE}]")
+_UNSAFE_BUT_NEWLINE_RE = re.compile(f"[\x00-\x09\x0b-\x1f{_OTHER_UNSAFE}]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def clean(text: object, *, keep_newlines: bool = False) -> str:
+    """``text`` safe to print on a terminal: control characters escaped as ``\\x1b``.
+
+    Escapes C0 and C1 controls, DEL and the Unicode characters that move or hide text
+    (line separators, bidi overrides, zero-width marks). ``keep_newlines`` keeps ``\\n``
+    (for multi-line text such as a traceback).
+
+    Example:
+        >>> clean("job\\x1b]0;owned\\x07\\nname")
+        'job\\\\x1b]0;owned\\\\x07\\\\nname'
+    """
+    text = str(text)
+    pattern = _UNSAFE_BUT_NEWLINE_RE if keep_newlines else _UNSAFE_RE
+    if pattern.search(text) is None:
+        return text
+    return pattern.sub(_escape, text)
+
 
 # -- JSON ----------------------------------------------------------------------------------
 def _default(value: Any) -> Any:
@@ -53,7 +95,7 @@ def _default(value: Any) -> Any:
         return value.value
     if isinstance(value, set | frozenset | tuple):
         return list(value)
-    return repr(value)  # a pickled output or argument: show it rather than fail
+    return repr(value)  # a pickled output or argument: its stand-in describes it
 
 
 def to_json(value: Any, indent: int | None = None) -> str:
@@ -63,7 +105,9 @@ def to_json(value: Any, indent: int | None = None) -> str:
         >>> to_json({"n": 1, "s": {2}})
         '{"n": 1, "s": [2]}'
     """
-    return json.dumps(value, default=_default, indent=indent, ensure_ascii=False)
+    # JSON escapes C0 controls itself; escape the rest a terminal acts on (C1, bidi...).
+    text = json.dumps(value, default=_default, indent=indent, ensure_ascii=False)
+    return _NON_C0_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _task_text(job: Job) -> str:
@@ -98,6 +142,14 @@ def engine_dict(info: EngineInfo) -> dict[str, Any]:
     """An engine registered on a store, as plain data."""
     return {"owner": info.owner, "pid": info.pid, "host": info.host,
             "started_at": info.started_at, "last_seen": info.last_seen}
+
+
+def recovery_dict(record: RecoveryRecord) -> dict[str, Any]:
+    """A recovery the store remembers, as plain data."""
+    return {"at": record.at, "owner": record.owner, "dead": list(record.dead),
+            "requeued": record.requeued, "interrupted": record.interrupted,
+            "failed": record.failed, "cancelled": record.cancelled,
+            "completed": record.completed}
 
 
 # -- small pieces ----------------------------------------------------------------------------
@@ -170,14 +222,20 @@ def _progress_text(job: Job) -> str:
 
 # -- status, list, result --------------------------------------------------------------------
 def format_status(counts: Mapping[str, int], engines: Sequence[EngineInfo], db: str,
-                  now: datetime) -> str:
-    """``godnb status``: counts by status and the engines registered on the store."""
+                  now: datetime, recoveries: Sequence[RecoveryRecord] = ()) -> str:
+    """``godnb status``: counts by status, the engines registered on the store, and the
+    latest recoveries of dead engines' jobs (if any)."""
     total = sum(counts.get(s, 0) for s in _STATUSES)
-    lines = [f"db       {db}", f"jobs     {total}: {format_counts(counts)}",
+    lines = [f"db       {clean(db)}", f"jobs     {total}: {format_counts(counts)}",
              f"engines  {len(engines)}"]
     for e in engines:
-        lines.append(f"  {e.owner}  pid {e.pid} on {e.host}  up {_since(e.started_at, now)}"
-                     f"  seen {_since(e.last_seen, now)} ago")
+        lines.append(f"  {clean(e.owner)}  pid {e.pid} on {clean(e.host)}  up "
+                     f"{_since(e.started_at, now)}  seen {_since(e.last_seen, now)} ago")
+    if recoveries:
+        lines.append(f"recovered  {len(recoveries)} time(s), latest first")
+        for r in recoveries:
+            gone = f"; engines gone: {', '.join(clean(d) for d in r.dead)}" if r.dead else ""
+            lines.append(f"  {_since(r.at, now)} ago by {clean(r.owner)}: {clean(r)}{gone}")
     return "\n".join(lines)
 
 
@@ -196,7 +254,7 @@ def format_job(job: Job, result: Result | None, now: datetime) -> str:
     if job.backend:
         rows.append(("backend", job.backend))
     if job.tags:
-        rows.append(("tags", ", ".join(job.tags)))
+        rows.append(("tags", ", ".join(clean(t) for t in job.tags)))
     if job.progress is not None:
         rows.append(("progress", _progress_text(job)))
     if job.error:
@@ -207,7 +265,7 @@ def format_job(job: Job, result: Result | None, now: datetime) -> str:
                             f"({_since(job.updated_at, now)} ago)"))
     if result is not None:
         rows.append(("run time", f"{result.execution_time:.3f} s"))
-    return "\n".join(f"{key:<9} {value}" for key, value in rows)
+    return "\n".join(f"{key:<9} {clean(value)}" for key, value in rows)
 
 
 _LIST_HEADER = ("ID", "NAME", "STATUS", "PRI", "GROUP", "TRIES", "UPDATED")
@@ -218,8 +276,9 @@ def format_jobs(jobs: Sequence[Job], now: datetime, name_width: int = 28) -> str
     if not jobs:
         return "no jobs"
     rows = [_LIST_HEADER] + [
-        (j.job_id, _fit(j.task_name, name_width), j.status.value, str(j.priority),
-         _fit(j.group, 16), f"{j.attempts}/{1 + j.retries}", f"{_since(j.updated_at, now)} ago")
+        (clean(j.job_id), _fit(clean(j.task_name), name_width), j.status.value,
+         str(j.priority), _fit(clean(j.group), 16), f"{j.attempts}/{1 + j.retries}",
+         f"{_since(j.updated_at, now)} ago")
         for j in jobs
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(_LIST_HEADER))]
@@ -243,18 +302,19 @@ def format_result(job: Job, result: Result | None) -> str:
     status = job.status
     if result is not None and result.status is JobStatus.COMPLETED:
         return to_json(result.output)
+    what = f"job {clean(job.job_id)} ({clean(job.task_name)})"
     if status is JobStatus.CANCELLED:
-        return f"job {job.job_id} ({job.task_name}) was cancelled"
+        return f"{what} was cancelled"
     if not status.is_terminal:
-        return f"job {job.job_id} ({job.task_name}) is {status.value}; no result yet"
+        return f"{what} is {status.value}; no result yet"
     errors = result.errors if result is not None else []
-    lines = [f"job {job.job_id} ({job.task_name}) failed after {job.attempts} attempt(s)"]
-    lines += [f"  attempt {e.attempt}: {e}" for e in errors]
+    lines = [f"{what} failed after {job.attempts} attempt(s)"]
+    lines += [f"  attempt {e.attempt}: {clean(e)}" for e in errors]
     if not errors and job.error:
-        lines.append(f"  {job.error}")
+        lines.append(f"  {clean(job.error)}")
     last = errors[-1].traceback.rstrip() if errors else ""
     if last:
-        lines += ["", last]
+        lines += ["", clean(last, keep_newlines=True)]
     return "\n".join(lines)
 
 
@@ -291,11 +351,11 @@ class MonitorSnapshot(BaseModel):
 
 
 def _header(snap: MonitorSnapshot) -> str:
-    parts = [snap.title, snap.at.strftime("%H:%M:%S UTC"),
+    parts = [clean(snap.title), snap.at.strftime("%H:%M:%S UTC"),
              f"{snap.engines} engine{'s' if snap.engines != 1 else ''}"]
     if snap.rate is not None:
         parts.append(format_rate(snap.rate, "jobs") if snap.rate > 0 else "0 jobs/s")
-    return " · ".join([*parts, snap.db])  # the path last: it is what a narrow screen cuts
+    return " · ".join([*parts, clean(snap.db)])  # the path last: it is what a narrow screen cuts
 
 
 def _overall(snap: MonitorSnapshot, width: int, ascii: bool) -> str:
@@ -311,16 +371,19 @@ def _overall(snap: MonitorSnapshot, width: int, ascii: bool) -> str:
 
 
 def _running_line(job: Job, now: datetime, width: int, ascii: bool) -> str:
-    head = f"  {_fit(job.job_id, 16, ascii):<16} {_fit(job.task_name, 16, ascii):<16} "
-    tail = f" {_fit(_progress_text(job), 24, ascii):<24} {_since(job.updated_at, now):>6}"
+    head = (f"  {_fit(clean(job.job_id), 16, ascii):<16} "
+            f"{_fit(clean(job.task_name), 16, ascii):<16} ")
+    tail = (f" {_fit(clean(_progress_text(job)), 24, ascii):<24} "
+            f"{_since(job.updated_at, now):>6}")
     bar = format_bar(job.progress.fraction if job.progress else None,
                      max(0, min(20, width - len(head) - len(tail))), ascii)
     return head + bar + tail
 
 
 def _failure_line(job: Job, now: datetime, ascii: bool) -> str:
-    error = (job.error or "failed").splitlines()[0] if job.error else "failed"
-    return (f"  {_fit(job.job_id, 16, ascii):<16} {_fit(job.task_name, 16, ascii):<16} "
+    error = clean((job.error or "failed").splitlines()[0]) if job.error else "failed"
+    return (f"  {_fit(clean(job.job_id), 16, ascii):<16} "
+            f"{_fit(clean(job.task_name), 16, ascii):<16} "
             f"{error}  (attempt {job.attempts}, {_since(job.updated_at, now)} ago)")
 
 

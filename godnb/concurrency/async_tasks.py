@@ -10,8 +10,13 @@ do wait get a worker each within a few turns of the loop. A worker lets the loop
 callbacks every few jobs even when its jobs never suspend.
 
 A timeout or cancel cancels the attempt, so the coroutine sees ``CancelledError`` at its
-next ``await``; its worker goes on with the next job. As in a thread pool, a context
-variable a job sets stays set for the next job of the same worker. A plain function
+next ``await``; its worker goes on with the next job. A job that swallows the
+``CancelledError`` and keeps running is reported ended at once all the same; if it still
+holds its worker ``cancel_grace`` seconds later (default 1), the worker is abandoned, as
+a thread worker is: a new worker takes its place, so such jobs never jam the pool, and the
+abandoned task is cancelled once more and exits as soon as the job returns (or at
+shutdown). As in a thread pool, a context variable a job sets stays set for the next job
+of the same worker. A plain function
 submitted here runs on the loop itself and blocks it while it runs: prefer
 ``backend="thread"``.
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 
 from godnb.execution.context import current_run
 from godnb.execution.executor import Executor, ExecutorInfo, Run
@@ -28,19 +34,38 @@ from godnb.execution.remote import format_traceback
 
 __all__ = ["AsyncExecutor"]
 
+log = logging.getLogger("godnb.async")
+
 _YIELD_EVERY = 32  # jobs a worker runs back to back before it lets the loop turn
 _GONE = object()
 
 
 class AsyncExecutor(Executor, name="async"):
-    """Runs coroutine functions on the engine's loop, ``workers`` at a time."""
+    """Runs coroutine functions on the engine's loop, ``workers`` at a time.
+
+    Args:
+        workers: how many attempts run at once (default 1000).
+        cancel_grace: seconds an interrupted attempt may keep its worker (a job that
+            swallows ``CancelledError``) before the worker is abandoned and replaced.
+    """
 
     needs_loop = True
+    #: Default of ``cancel_grace``: seconds before a worker whose job ignored its cancel is
+    #: abandoned (the job was reported ended at the cancel already).
+    cancel_grace: float = 1.0
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, cancel_grace: float | None = None) -> None:
         super().__init__(workers or 1000)
+        if cancel_grace is not None:
+            if isinstance(cancel_grace, bool) or not isinstance(cancel_grace, int | float) \
+                    or not 0 <= cancel_grace < float("inf"):
+                raise ValueError(f"cancel_grace must be a finite number of seconds >= 0, "
+                                 f"got {cancel_grace!r}")
+            self.cancel_grace = float(cancel_grace)
         # Worker task -> the attempt it runs (None between jobs). Loop thread only.
         self._workers: dict[asyncio.Task[None], Run | None] = {}
+        # Workers given up on: their job ignored its cancel. Not counted against `workers`.
+        self._abandoned: set[asyncio.Task[None]] = set()
         self._pulling = 0  # workers about to ask for a job (started, or between jobs)
         self._scheduled = False
         self._stopped = False
@@ -82,6 +107,7 @@ class AsyncExecutor(Executor, name="async"):
             task.add_done_callback(self._forget)  # also runs if cancelled before it started
 
     def _forget(self, task: asyncio.Task[None]) -> None:
+        self._abandoned.discard(task)
         if self._workers.pop(task, _GONE) is None:
             self._pulling -= 1
         if not self._stopped:
@@ -90,6 +116,7 @@ class AsyncExecutor(Executor, name="async"):
             self._pump()
 
     async def _work(self) -> None:
+        __tracebackhide__ = True  # IPython: a job's traceback starts at the user's function
         host = self.host
         assert host is not None
         me = asyncio.current_task()
@@ -121,8 +148,11 @@ class AsyncExecutor(Executor, name="async"):
                     me.uncancel()  # the job swallowed its cancel: do not pass it on
             finally:
                 current_run.reset(token)
-                workers[me] = None
-                self._pulling += 1
+                if me not in self._abandoned:
+                    workers[me] = None
+                    self._pulling += 1
+            if me in self._abandoned:
+                return  # replaced while its job ignored a cancel: take no more jobs
             burst += 1
             if burst == _YIELD_EVERY:
                 burst = 0
@@ -167,10 +197,27 @@ class AsyncExecutor(Executor, name="async"):
         # attempt, the CancelledError lands inside it (never in the worker's next job).
         if self._workers.get(task) is run:
             task.cancel()
+            task.get_loop().call_later(self.cancel_grace, self._abandon_if_stuck, task, run)
+
+    def _abandon_if_stuck(self, task: asyncio.Task[None], run: Run) -> None:
+        """The worker still runs ``run`` after its cancel and the grace: replace it.
+
+        The job swallowed its ``CancelledError``. Its worker leaves the pool (it exits once
+        the job returns, see ``_work``) and ``_pump`` starts another for queued jobs.
+        Cancelling it again is safe: it will run no other job.
+        """
+        if self._workers.get(task) is not run or self._stopped:
+            return
+        del self._workers[task]
+        self._abandoned.add(task)
+        log.warning("async job %s ignored its cancel for %g s; its worker was replaced "
+                    "(the job keeps running until it returns)", run.job_id, self.cancel_grace)
+        task.cancel()
+        self._pump()
 
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
         self._stopped = True
-        for task in list(self._workers):
+        for task in [*self._workers, *self._abandoned]:
             if not task.done():
                 loop = task.get_loop()
                 if not loop.is_closed():

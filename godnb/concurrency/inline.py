@@ -15,6 +15,7 @@ class InlineExecutor(Executor, name="inline"):
     """
 
     def wake(self) -> None:
+        __tracebackhide__ = True  # IPython: a job's traceback starts at the user's function
         host = self.host
         assert host is not None
         while (run := host.next_run(self.name, 0)) is not None:

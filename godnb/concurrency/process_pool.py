@@ -171,6 +171,9 @@ class StandaloneHost:
         with self._cond:
             self._cond.notify_all()
 
+    def output_for(self, run: Run, create: bool | None = None) -> None:
+        return None  # standalone calls print as they always did: nothing is captured
+
     def progress(self, run: Run, done: float, total: float | None,
                  message: str | None) -> None:
         if self.on_progress is not None:

@@ -12,8 +12,26 @@ run. A fork is a snapshot: a function defined or redefined in ``__main__`` after
 unknown or stale in the child, so the manager re-forks its child (which copies the current
 ``__main__``) before sending such work, and once more if the child still can not load it.
 
-Children ignore SIGINT: interrupting a Jupyter kernel signals its whole process group, and
-that must stop the cell, not background jobs (cancel those with ``h.cancel()``).
+Each child runs in its own process group, so a timeout or cancel kills the job's own
+children and grandchildren with it (``killpg``), not just the worker. That also keeps
+children out of the kernel's group: interrupting a Jupyter kernel signals its whole process
+group, and that must stop the cell, not background jobs (cancel those with ``h.cancel()``);
+children ignore SIGINT besides. A child dies with the engine's process: on Linux the
+kernel kills it when its parent dies (``PR_SET_PDEATHSIG``), elsewhere a watchdog thread
+notices within ``_LIVENESS`` seconds and kills its group. (On Linux, processes a job
+started are left running when the *engine* is killed, as with any orphan; kill their
+group with ``kill -- -PGID``.)
+
+Output: when the parent captures a job's output (always in a kernel; see
+:mod:`godnb.execution.output`), the child routes what the job prints and logs to the
+parent over the same pipe in batches (a :class:`~godnb.execution.output.BatchedSink`:
+64 KiB, or 0.1 s after the previous batch, a flusher thread sending what a quiet job
+printed last), and always before the result. A chatty job costs a message per batch, not
+per print. A job killed by a timeout or cancel loses what it printed since its last batch.
+
+Errors come back with the child's traceback text, attached to the re-raised exception
+as a :class:`~godnb.execution.remote.RemoteTraceback` ``__cause__`` so the user's own
+lines print under it; the child's own frame that called the job is left out of it.
 
 Outside an engine, :class:`~godnb.concurrency.process_pool.ProcessPool` gives a small
 futures API around a :class:`ProcessExecutor`; the pipeline uses it for chunks.
@@ -22,6 +40,7 @@ futures API around a :class:`ProcessExecutor`; the pipeline uses it for chunks.
 from __future__ import annotations
 
 import atexit
+import ctypes
 import logging
 import os
 import pickle
@@ -40,7 +59,10 @@ from typing import Any
 from godnb.errors import WorkerDied
 from godnb.execution.context import current_run
 from godnb.execution.executor import Executor, ExecutorInfo, Run
-from godnb.execution.remote import describe, format_traceback, portable
+from godnb.execution.output import BatchedSink, OutputSink
+from godnb.execution.output import install as install_output_router
+from godnb.execution.remote import describe, format_traceback, portable, with_remote_traceback
+from godnb.utils.naming import callable_repr
 
 __all__ = ["ProcessExecutor"]
 
@@ -50,6 +72,9 @@ _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _PROGRESS_INTERVAL = 0.05  # seconds between progress messages from one child
 _STOP = b""  # parent -> child: exit cleanly
 _LIVENESS = 1.0  # how often a waiting side checks that the other side still exists
+_PR_SET_PDEATHSIG = 1  # prctl(2) option: the signal a process gets when its parent dies
+# Ask the kernel to kill children whose parent died (Linux); else a watchdog thread polls.
+_USE_PDEATHSIG = sys.platform.startswith("linux")
 
 # Parent ends of every live pipe, so a forked child can close the ones it inherited (a pipe
 # end held open by a sibling would hide EOFs and leak descriptors into user jobs).
@@ -91,21 +116,41 @@ def _watch(*objs: Any) -> Callable[[float], set[int]]:
 # --------------------------------------------------------------------------------------
 
 class _ChildRun:
-    """The RunContext inside a worker process: progress goes up the pipe, throttled."""
+    """The RunContext inside a worker process: progress and output go up the pipe,
+    throttled. Every message the child sends goes through :meth:`send` (one lock: the
+    output flusher thread sends too)."""
 
-    __slots__ = ("_conn", "_last", "_pending", "attempt", "cancel_requested", "job_id")
+    __slots__ = ("_conn", "_last", "_out", "_out_active", "_pending", "_send_lock", "attempt",
+                 "cancel_requested", "job_id")
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        self._send_lock = threading.Lock()
         self.job_id = ""
         self.attempt = 0
         self.cancel_requested = False  # a process job is stopped by a kill, not a flag
         self._last = -1.0
         self._pending: tuple[Any, ...] | None = None
+        self._out: BatchedSink | None = None
+        self._out_active = False
 
-    def begin(self, job_id: str, attempt: int) -> None:
+    def begin(self, job_id: str, attempt: int, capture: bool) -> None:
         self.job_id, self.attempt = job_id, attempt
         self._last, self._pending = -1.0, None
+        if capture and self._out is None:
+            self._out = BatchedSink(lambda batch: self.send(("out", batch)))
+        self._out_active = capture
+
+    def send(self, msg: tuple[Any, ...]) -> None:
+        self.send_bytes(pickle.dumps(msg, _PROTOCOL))
+
+    def send_bytes(self, data: bytes) -> None:
+        with self._send_lock:
+            self._conn.send_bytes(data)
+
+    def output_sink(self, create: bool | None = None) -> OutputSink | None:
+        """The job's output forwarder while its output is captured (the router asks)."""
+        return self._out if self._out_active else None
 
     def report(self, done: float, total: float | None, message: str | None) -> None:
         now = time.monotonic()
@@ -113,23 +158,86 @@ class _ChildRun:
         msg = ("progress", done, total, None if message is None else str(message))
         if now - self._last >= _PROGRESS_INTERVAL:
             self._last, self._pending = now, None
-            self._conn.send_bytes(pickle.dumps(msg, _PROTOCOL))
+            self.send(msg)
         else:
             self._pending = msg  # sent by the next report after the interval, or by flush
 
     def flush(self) -> None:
-        """Send the last withheld progress message, so the final one always arrives."""
+        """Send what was withheld (output, the last progress), so the final state arrives."""
+        if self._out_active and self._out is not None:
+            self._out.flush()
         if self._pending is not None:
-            self._conn.send_bytes(pickle.dumps(self._pending, _PROTOCOL))
+            self.send(self._pending)
             self._pending = None
 
+    def end(self) -> None:
+        self._out_active = False
 
-def _child_main(conn: Connection, inherited: list[Connection]) -> None:
+
+def _own_group() -> None:
+    """Lead a new process group (the parent also sets it, whichever runs first)."""
+    try:
+        os.setpgid(0, 0)
+    except OSError:  # e.g. a session leader: then the parent's kill takes the child alone
+        pass
+
+
+def _die_with_parent(engine: int) -> None:
+    """Make sure this worker process does not outlive ``engine`` (the engine's pid).
+
+    Linux, when the engine forked us: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, then a check
+    that the engine did not die before that call. Otherwise (another OS, a fork server
+    between us, prctl failing): a daemon thread polls that the engine's pid still exists.
+    """
+    if _USE_PDEATHSIG and os.getppid() == engine:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+                if os.getppid() != engine:
+                    os._exit(1)  # the engine died before the request took effect
+                return
+        except (OSError, AttributeError):
+            pass
+    threading.Thread(target=_watch_engine, args=(engine,), name="godnb-engine-watch",
+                     daemon=True).start()
+
+
+def _watch_engine(engine: int, interval: float = _LIVENESS / 4) -> None:
+    while _pid_exists(engine):
+        time.sleep(interval)
+    _kill_own_group()
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. EPERM: it exists
+        return True
+    return True
+
+
+def _kill_own_group() -> None:
+    """SIGKILL this process and, if it leads its own group, the job's processes too."""
+    me = os.getpid()
+    try:
+        if os.getpgid(0) == me:
+            os.killpg(me, signal.SIGKILL)
+    except OSError:
+        pass
+    os.kill(me, signal.SIGKILL)
+
+
+def _child_main(conn: Connection, inherited: list[Connection], engine: int = 0) -> None:
     """Entry point of a worker process: run work until told to stop or orphaned."""
+    _own_group()
+    parent = os.getppid()
+    _die_with_parent(engine or parent)
     for c in inherited:
         c.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parent = os.getppid()
+    install_output_router()  # a captured job's prints go to the parent, others as before
     ctx = _ChildRun(conn)
     ready = _watch(conn)
     while True:
@@ -147,37 +255,41 @@ def _child_main(conn: Connection, inherited: list[Connection]) -> None:
 
 def _child_run_one(conn: Connection, ctx: _ChildRun, data: bytes) -> None:
     try:
-        fn, args, kwargs, job_id, attempt = pickle.loads(data)
+        fn, args, kwargs, job_id, attempt, capture = pickle.loads(data)
     except BaseException as e:  # the work could not be loaded here: tell the parent why
         stale = isinstance(e, AttributeError) and "__main__" in str(e)
         if not stale:
             e.add_note("(raised while the worker process loaded the job's function and "
                        "arguments: they must be importable there)")
-        _send_error(conn, e, "?", "stale" if stale else "err")
+        _send_error(ctx, e, "?", "stale" if stale else "err")
         return
-    ctx.begin(job_id, attempt)
+    ctx.begin(job_id, attempt, capture)
     token = current_run.set(ctx)
     try:
         value = fn(*args, **kwargs)
     except BaseException as e:  # the job's error (SystemExit too) is data for the parent
         ctx.flush()
-        _send_error(conn, e, job_id)
+        ctx.end()
+        if e.__traceback__ is not None:  # start the traceback at the user's function
+            e.__traceback__ = e.__traceback__.tb_next
+        _send_error(ctx, e, job_id)
         return
     finally:
         current_run.reset(token)
     ctx.flush()
+    ctx.end()
     try:
         out = pickle.dumps(("ok", value), _PROTOCOL)
     except Exception as e:
         err = TypeError(f"result of job {job_id} could not be pickled: {describe(e)}; "
                         f"return plain data (numbers, strings, lists, dicts, arrays)")
         out = pickle.dumps(("err", err, format_traceback(err)), _PROTOCOL)
-    conn.send_bytes(out)
+    ctx.send_bytes(out)
 
 
-def _send_error(conn: Connection, exc: BaseException, job_id: str, kind: str = "err") -> None:
+def _send_error(ctx: _ChildRun, exc: BaseException, job_id: str, kind: str = "err") -> None:
     sendable, tb = portable(exc, job_id)
-    conn.send_bytes(pickle.dumps((kind, sendable, tb), _PROTOCOL))
+    ctx.send((kind, sendable, tb))
 
 
 # --------------------------------------------------------------------------------------
@@ -212,7 +324,7 @@ class _Slot:
                 items = list(vars(main).items()) if main is not None else []
                 self.main_ns = {k: v for k, v in items
                                 if isinstance(v, types.FunctionType | type)}
-            proc = ctx.Process(target=_child_main, args=(child, inherited),
+            proc = ctx.Process(target=_child_main, args=(child, inherited, os.getpid()),
                                name=f"godnb-proc-{self.index}-child")
             try:
                 proc.start()
@@ -221,6 +333,10 @@ class _Slot:
                 raise
             finally:
                 child.close()
+            try:  # as the child does: whichever runs first, no kill finds it in our group
+                os.setpgid(proc.pid, proc.pid)
+            except OSError:  # it exec'd already (spawn) or died: it set its own group
+                pass
             _parent_ends.add(parent)
         self.watch = _watch(parent, proc.sentinel)
         with self.lock:
@@ -232,7 +348,7 @@ class _Slot:
             if self.proc is not None and self.run is not None and run in (None, self.run):
                 self.run.cancel_requested = True
                 self.killed = True
-                self.proc.kill()
+                _kill_group(self.proc)
 
     def retire(self, graceful: bool = True) -> int | None:
         """Stop and reap the child; return its exit code. The slot is then empty."""
@@ -243,6 +359,8 @@ class _Slot:
         if proc is None:
             return None
         assert conn is not None
+        if not graceful:
+            _kill_group(proc)  # before the child is reaped: its pid still names its group
         if graceful and proc.exitcode is None:
             try:
                 conn.send_bytes(_STOP)
@@ -258,6 +376,22 @@ class _Slot:
         conn.close()
         proc.close()
         return code
+
+
+def _kill_group(proc: Any) -> None:
+    """SIGKILL a worker process and everything in its process group (what its job started).
+
+    Only a group the worker leads is killed (never the engine's own); a worker that could
+    not get its own group is killed alone.
+    """
+    pid = proc.pid
+    try:
+        if pid and os.getpgid(pid) == pid:
+            os.killpg(pid, signal.SIGKILL)
+            return
+    except OSError:  # gone already, or its group too
+        pass
+    proc.kill()
 
 
 def _resolve_context(mp_context: Any) -> Any:
@@ -291,7 +425,7 @@ def _pickle_error(run: Run, exc: Exception) -> TypeError:
         pickle.dumps(run.fn, _PROTOCOL)
         what = "its arguments"
     except Exception:
-        what = f"the function {getattr(run.fn, '__qualname__', run.fn)!r}"
+        what = f"the function {callable_repr(run.fn)}"
     return TypeError(
         f"job {run.job_id}: {what} can not be sent to a process worker: {describe(exc)}; "
         "define the function at module level (def, not lambda) and pass picklable "
@@ -448,19 +582,20 @@ class ProcessExecutor(Executor, name="process"):
         if self._killing:  # pulled while shutdown(wait=False) runs: the host ends it
             run.cancel_requested = True
             return
+        sink = run.output_sink()  # a captured job's output comes back over the pipe
         try:
-            data = pickle.dumps((run.fn, run.args, run.kwargs, run.job_id, run.attempt),
-                                _PROTOCOL)
+            data = pickle.dumps((run.fn, run.args, run.kwargs, run.job_id, run.attempt,
+                                 sink is not None), _PROTOCOL)
         except Exception as e:
             err = _pickle_error(run, e)
             host.finish(run, error=err, tb=format_traceback(err))
             return
         if self._fork and _main_changed(slot, run.fn):
             slot.retire()  # the child's __main__ has an old or no copy of the function
-        stale = self._attempt(slot, run, data)
+        stale = self._attempt(slot, run, data, sink)
         if stale is not None and self._fork:
             slot.retire()
-            stale = self._attempt(slot, run, data)
+            stale = self._attempt(slot, run, data, sink)
         if stale is not None:
             exc, tb = stale
             how = ("a fresh worker could not load it either" if self._fork else
@@ -470,7 +605,8 @@ class ProcessExecutor(Executor, name="process"):
                          f"defined in __main__ that the worker process lacks; {how}")
             host.finish(run, error=exc, tb=tb)
 
-    def _attempt(self, slot: _Slot, run: Run, data: bytes) -> tuple[Any, str] | None:
+    def _attempt(self, slot: _Slot, run: Run, data: bytes, sink: OutputSink | None
+                 ) -> tuple[Any, str] | None:
         """Send the work and relay until it ends; return (error, tb) if the child's
         ``__main__`` lacked something the work refers to."""
         host = self.host
@@ -495,9 +631,10 @@ class ProcessExecutor(Executor, name="process"):
         except OSError:
             self._lost(slot, run)
             return None
-        return self._relay(slot, run, conn)
+        return self._relay(slot, run, conn, sink)
 
-    def _relay(self, slot: _Slot, run: Run, conn: Connection) -> tuple[Any, str] | None:
+    def _relay(self, slot: _Slot, run: Run, conn: Connection, sink: OutputSink | None
+               ) -> tuple[Any, str] | None:
         host = self.host
         assert host is not None
         proc, watch, fd = slot.proc, slot.watch, conn.fileno()
@@ -522,6 +659,11 @@ class ProcessExecutor(Executor, name="process"):
                 if not run.cancel_requested:
                     host.progress(run, msg[1], msg[2], msg[3])
                 continue
+            if kind == "out":
+                if sink is not None:
+                    for name, text in msg[1]:
+                        sink.write(name, text)
+                continue
             self._release(slot)
             if kind == "stale":
                 return msg[1], msg[2]
@@ -529,7 +671,8 @@ class ProcessExecutor(Executor, name="process"):
                 if kind == "ok":
                     host.finish(run, value=msg[1])
                 else:
-                    host.finish(run, error=msg[1], tb=msg[2] or format_traceback(msg[1]))
+                    host.finish(run, error=with_remote_traceback(msg[1], msg[2]),
+                                tb=msg[2] or format_traceback(msg[1]))
             return None
 
     def _release(self, slot: _Slot) -> None:

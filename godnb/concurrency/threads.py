@@ -91,6 +91,7 @@ class ThreadExecutor(Executor, name="thread"):
                 self._running.pop(me, None)
 
     def _execute(self, host: ExecutorHost, run: Run, me: threading.Thread) -> None:
+        __tracebackhide__ = True  # IPython: a job's traceback starts at the user's function
         run.worker = me
         self._running[me] = run  # each thread writes only its own key: no lock needed
         started = time.perf_counter()

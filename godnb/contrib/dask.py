@@ -45,6 +45,10 @@ What Dask can not do, and what godnb does instead:
   notebook functions work); modules they import must be installed on the workers.
 - ``workers`` is fixed when the engine starts: a cluster that scales later keeps the same
   number of tasks in flight unless you pass ``workers=`` yourself.
+- **Output is not captured.** What a Dask task prints or logs stays with its worker (the
+  worker's stdout and logs; with an in-process ``LocalCluster(processes=False)``, the
+  kernel's streams, so in a notebook whichever cell runs). ``h.output_text()`` of a Dask
+  job is empty; send results back, or log to a file, to keep them.
 
 For parallel pipeline stages, ``Pipeline.map(fn, backend="dask")`` runs chunks on the
 current client (:class:`DaskPipelineBackend`); :func:`dask_map_chunks` maps a function
@@ -68,7 +72,13 @@ from godnb.dataflow.parallel import PipelineBackend, run_chunk_remote
 from godnb.errors import JobCancelled, WorkerDied
 from godnb.execution.context import current_run
 from godnb.execution.executor import Executor, ExecutorHost, ExecutorInfo, Run
-from godnb.execution.remote import format_traceback, portable, with_remote_traceback
+from godnb.execution.remote import (
+    describe,
+    format_traceback,
+    portable,
+    with_remote_traceback,
+)
+from godnb.utils.naming import callable_repr
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -394,8 +404,8 @@ def _default_in_flight(client: Client) -> int:
 
 def _submit_error(run: Run, exc: Exception) -> BaseException:
     if isinstance(exc, (pickle.PicklingError, TypeError, AttributeError)):
-        err = TypeError(f"job {run.job_id} could not be sent to Dask: {type(exc).__name__}: "
-                        f"{exc}; the function and its arguments must pickle (cloudpickle)")
+        err = TypeError(f"job {run.job_id} could not be sent to Dask: {describe(exc)}; the "
+                        f"function and its arguments must pickle (cloudpickle)")
         err.__cause__ = exc
         return err
     return exc
@@ -417,18 +427,8 @@ def _apply_chunk(fn: Callable[[Any], Any], items: list[Any]
             values.append(None)
             if errors is None:
                 errors = {}
-            errors[k] = _portable(e)
+            errors[k] = portable(e)[0]
     return values, errors
-
-
-def _portable(exc: BaseException) -> BaseException:
-    """The exception itself if it survives pickling, else a RuntimeError describing it."""
-    try:
-        pickle.loads(pickle.dumps(exc))
-    except Exception as e:
-        return RuntimeError(f"{type(exc).__name__}: {exc} (the exception could not be sent "
-                            f"back from the Dask worker: {type(e).__name__}: {e})")
-    return exc
 
 
 def submit_chunk(client: Client, fn: Callable[[Any], Any], items: Iterable[Any], *,
@@ -545,8 +545,7 @@ class DaskPipelineBackend(PipelineBackend, name="dask"):
             cloudpickle.dumps(fn)
         except Exception as e:
             raise TypeError(f"map(backend='dask') needs a function cloudpickle can send, and "
-                            f"{getattr(fn, '__qualname__', fn)!r} is not "
-                            f"({type(e).__name__}: {e})") from e
+                            f"{callable_repr(fn)} is not ({describe(e)})") from e
 
     def submit(self, unit: Any) -> None:
         unit.started = time.perf_counter()  # Dask does not say when a worker starts it

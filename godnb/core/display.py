@@ -10,17 +10,33 @@ script too when ipywidgets is installed.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["INSTALL_HINT", "mimebundle", "register_view", "set_renderer", "set_view_loader",
-           "view", "view_names"]
+__all__ = ["INSTALL_HINT", "Shown", "ipython_display", "mimebundle", "register_view",
+           "set_displayer", "set_renderer", "set_shower", "set_view_loader", "show", "view",
+           "view_names"]
 
 INSTALL_HINT = 'live views need ipywidgets: pip install "godnb[notebook]"'
 
 _renderer: Callable[[Any], dict[str, Any] | None] | None = None
 _views: dict[str, Callable[..., Any]] = {}
 _loader: Callable[[], Any] | None = None
+_shower: Callable[[Any], Shown | None] | None = None
+
+
+class Shown(Protocol):
+    """What :func:`show` returns: a display that library code keeps current."""
+
+    def tick(self) -> None:
+        """Bring the display up to date now (on the kernel's thread), or soon (elsewhere)."""
+
+    def close(self) -> None:
+        """Show the final state; the live view gives way to its static text and HTML."""
+
+
+_displayer: Callable[[Any], None] | None = None
 
 
 def set_renderer(renderer: Callable[[Any], dict[str, Any] | None] | None) -> None:
@@ -33,6 +49,49 @@ def set_view_loader(loader: Callable[[], Any] | None) -> None:
     """Install the function ``view()`` calls first, to load the layer that registers views."""
     global _loader
     _loader = loader
+
+
+def set_shower(shower: Callable[[Any], Shown | None] | None) -> None:
+    """Install (or remove, with None) the function :func:`show` calls."""
+    global _shower
+    _shower = shower
+
+
+def show(obj: Any) -> Shown | None:
+    """Display ``obj`` live in the notebook cell that is running, from library code.
+
+    For code that runs inside a cell without being its last expression (a joblib backend
+    shows one bar per ``Parallel`` call). Returns None when nothing was displayed: outside
+    a kernel, or off the kernel's own thread. A blocking caller on the kernel's thread
+    keeps the display current with ``tick()`` (the kernel's loop can not while it waits).
+    """
+    if _shower is None:
+        if _loader is None or "IPython" not in sys.modules:
+            return None  # no frontend can be attached without IPython
+        _loader()  # the notebook layer installs the shower on import
+    return _shower(obj) if _shower is not None else None
+
+
+def set_displayer(displayer: Callable[[Any], None] | None) -> None:
+    """Install the function that shows an object in IPython (``_ipython_display_``)."""
+    global _displayer
+    _displayer = displayer
+
+
+def ipython_display(obj: Any) -> None:
+    """What ``_ipython_display_`` of a handle, group, engine or pipeline does.
+
+    IPython calls that method instead of building a bundle, for a cell's last expression
+    and for ``display(obj)``. The notebook layer's displayer shows the live view under a
+    display id and rewrites it with its final state once the object ends, so a saved
+    notebook shows the outcome, not a frozen "running". Only IPython calls this, so the
+    notebook layer (which needs IPython) can always be loaded here.
+    """
+    if _displayer is None and _loader is not None:
+        _loader()
+    if _displayer is None:
+        raise RuntimeError("no IPython displayer installed: import godnb.notebook")
+    _displayer(obj)
 
 
 def mimebundle(obj: Any) -> dict[str, Any] | None:

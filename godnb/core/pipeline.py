@@ -307,6 +307,11 @@ class Pipeline:
 
         return mimebundle(self)
 
+    def _ipython_display_(self) -> None:
+        from godnb.core.display import ipython_display
+
+        ipython_display(self)
+
 
 # -- as a job ---------------------------------------------------------------------------------
 _PROGRESS_EVERY = 0.1  # seconds between progress reports

@@ -33,7 +33,8 @@ from godnb.errors import (
 )
 from godnb.execution.executor import Executor, Run
 from godnb.execution.loop import EngineLoop, running_loop
-from godnb.execution.remote import format_traceback
+from godnb.execution.output import JobOutput, capture_default
+from godnb.execution.remote import exception_message, format_traceback
 from godnb.models.events import EventKind, JobEvent
 from godnb.models.job import Job, JobStatus, Progress, utcnow
 from godnb.models.result import ErrorInfo
@@ -96,9 +97,16 @@ class Runtime:
         self.closing = False
         self._idle_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self.persist: Persistence | None = None  # set by the engine's store link
+        # Backpressure from the store link: while its write-behind is too far behind, the
+        # workers that may block (thread and process) start no new job.
+        self.store_behind = False
+        self._store_caught_up = threading.Condition(self.lock)
         # Set by a submitter that found the lock taken (a hint: no lock guards it).
         self.submitter_waiting = False
         self.on_final: list[Callable[[JobHandle], Any]] = []  # e.g. the result cache
+        # Capture each job's prints and log records (see godnb.execution.output): True,
+        # False, or None to follow the process-wide default (on in a kernel).
+        self.capture_output: bool | None = None
         for name, executor in executors.items():
             executor.start(self, name)
 
@@ -110,6 +118,8 @@ class Runtime:
     def next_run(self, backend: str, timeout: float | None = None) -> Run | None:
         scheduler = self.schedulers[backend]
         with self.lock:
+            if self.store_behind and timeout and not self._wait_for_store(timeout):
+                return None
             while True:
                 # Without a wait (the async workers' case): pop under the lock held here.
                 handle = scheduler.next_job(timeout) if timeout else scheduler.pop()
@@ -132,7 +142,7 @@ class Runtime:
                 return []
             runs = [first]
             share = min(limit, len(scheduler) // max(1, self.executors[backend].workers))
-            while len(runs) < share:
+            while len(runs) < share and not self.store_behind:
                 handle = scheduler.next_job()
                 if handle is None:
                     break
@@ -140,6 +150,17 @@ class Runtime:
                 if run is not None:
                     runs.append(run)
             return runs
+
+    def _wait_for_store(self, timeout: float) -> bool:
+        """Wait (lock held) until the store caught up; False if it has not or we close."""
+        self._store_caught_up.wait_for(lambda: not self.store_behind or self.closing, timeout)
+        return not (self.store_behind or self.closing)
+
+    def set_store_behind(self, behind: bool) -> None:
+        """Hold back (True) or release (False) workers that may block; lock held."""
+        self.store_behind = behind
+        if not behind:
+            self._store_caught_up.notify_all()
 
     def outranked(self, backend: str, priority: int) -> bool:
         """True when a job of higher priority than ``priority`` is queued (a cheap hint)."""
@@ -219,6 +240,29 @@ class Runtime:
         """Wake every worker blocked in ``next_run(backend)`` (they get None if idle)."""
         self.schedulers[backend].wake()
 
+    def captures(self) -> bool:
+        """True when this engine's jobs have their output captured by default."""
+        flag = self.capture_output
+        return capture_default() if flag is None else flag
+
+    def output_for(self, run: Run, create: bool | None = None) -> JobOutput | None:
+        """The buffer of ``run``'s job, made on its first captured write.
+
+        Runs on every write inside a job (the router asks), so it reads without the lock:
+        two dict lookups and an attribute. The buffer is made once, under the lock; a job
+        that was never captured and never printed costs nothing.
+        """
+        handle = self.active.get(run.job_id) or self.recent.get(run.job_id)
+        if handle is None:
+            return None
+        out = handle.captured
+        if out is None and (create or (create is None and self.captures())):
+            with self.lock:
+                out = handle.captured
+                if out is None:
+                    out = handle.captured = JobOutput()
+        return out
+
     def progress(self, run: Run, done: float, total: float | None, message: str | None) -> None:
         handle = self.active.get(run.job_id)
         if handle is None or run.ended:
@@ -233,8 +277,13 @@ class Runtime:
                 self.persist.changed(handle)
 
     # -- submitting ------------------------------------------------------------------
-    def enqueue(self, handles: list[JobHandle], backend: str) -> None:
-        """Queue new jobs on ``backend`` (already persisted if the engine is durable)."""
+    def enqueue(self, handles: list[JobHandle], backend: str, *,
+                wait_for_room: bool = True) -> None:
+        """Queue new jobs on ``backend`` (already persisted if the engine is durable).
+
+        ``wait_for_room=False`` skips ``max_pending`` (jobs adopted from a store: the
+        store link sized its claim to the room there was, and must never block).
+        """
         scheduler = self.schedulers[backend]
         if not self.lock.acquire(blocking=False):
             # A worker holds the lock. Once it lets go it keeps the GIL, and this thread
@@ -245,7 +294,8 @@ class Runtime:
         try:
             if self.closing:
                 raise RuntimeError("engine is shut down; create a new Engine to submit jobs")
-            self._make_room(len(handles))
+            if wait_for_room:
+                self._make_room(len(handles))
             for h in handles:
                 self.active[h.job_id] = h
             self.counts[_PENDING] += len(handles)
@@ -289,11 +339,49 @@ class Runtime:
             self._final(handle, _COMPLETED)
         self.profile.record(handle.job.task_name, ok=True, run_time=0.0, cache_hit=True)
 
+    def follow(self, handle: JobHandle, leader: JobHandle, backend: str) -> None:
+        """Let ``handle`` end as ``leader`` ends, without running (single-flight caching).
+
+        ``handle`` is an identical call submitted with ``cache=True`` while ``leader`` was
+        still pending or running: it counts as pending until then, and takes the leader's
+        result or error (a cache hit in the profile). If the leader is cancelled, the
+        follower is queued to run on its own.
+        """
+        with self.lock:
+            self.active[handle.job_id] = handle
+            self.counts[_PENDING] += 1
+            self.submitted += 1
+            if self.hub.active:
+                self._emit(handle, EventKind.SUBMITTED)
+        leader.add_done_callback(lambda done: self._settle_follower(handle, done, backend))
+
+    def _settle_follower(self, handle: JobHandle, leader: JobHandle, backend: str) -> None:
+        with self.lock:
+            if handle.finished:
+                return  # cancelled while it waited
+            status = leader.job.status
+            if status is _CANCELLED:
+                self.schedulers[backend].submit(handle)
+            elif status is _COMPLETED:
+                handle.output = leader.output
+                handle.cached = True
+                self._final(handle, _COMPLETED)
+            else:
+                handle.errors = list(leader.errors)
+                handle.error = leader.error
+                handle.job.record_error(leader.job.error)
+                self._final(handle, _FAILED)
+        if status is _CANCELLED:
+            self.executors[backend].wake()
+        else:
+            self.profile.record(handle.job.task_name, ok=status is _COMPLETED, run_time=0.0,
+                                cache_hit=True)
+
     # -- failures, retries, timeouts, cancels ------------------------------------------
     def _attempt_failed(self, handle: JobHandle, run: Run, error: BaseException,
                         tb: str | None, elapsed: float) -> None:
         job = handle.job
-        info = ErrorInfo(type=type(error).__name__, message=str(error),
+        info = ErrorInfo(type=type(error).__name__, message=exception_message(error),
                          traceback=tb if tb is not None else format_traceback(error),
                          attempt=run.attempt)
         if not handle.errors:
@@ -351,12 +439,18 @@ class Runtime:
             if not handle.finished:
                 self._attempt_failed(handle, run, error, "", elapsed)
 
-    def cancel(self, job_id: str) -> bool:
-        """Cancel a pending or running job; False if it ended already or is unknown."""
+    def cancel(self, job_id: str, reason: str | None = None) -> bool:
+        """Cancel a pending or running job; False if it ended already or is unknown.
+
+        ``reason`` (e.g. "replaced by job X (key 'sweep')") is kept as the job's error
+        text, so its view and the :class:`JobCancelled` raised when it is awaited say why.
+        """
         with self.lock:
             handle = self.active.get(job_id)
             if handle is None or handle.finished:
                 return False
+            if reason is not None:
+                handle.job.record_error(reason)
             run = handle.run
             if handle.job.status is _PENDING:
                 self.schedulers[handle.job.backend or "thread"].cancel(job_id)
@@ -511,6 +605,7 @@ class Runtime:
     def stop(self, wait: bool, timeout: float | None) -> None:
         with self.lock:
             self.closing = True
+            self._store_caught_up.notify_all()
         for scheduler in self.schedulers.values():
             scheduler.wake()
         for executor in self.executors.values():

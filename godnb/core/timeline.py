@@ -292,3 +292,10 @@ class Timeline:
         from godnb.core.display import mimebundle
 
         return mimebundle(self)
+
+    def _ipython_display_(self) -> None:
+        # Live under a display id, rewritten with the static chart whenever the engine
+        # goes idle (as the engine's own views), so a saved notebook keeps the picture.
+        from godnb.core.display import ipython_display
+
+        ipython_display(self)

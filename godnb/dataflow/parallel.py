@@ -27,8 +27,9 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from godnb.dataflow.runtime import close_quietly
-from godnb.execution.remote import portable, with_remote_traceback
+from godnb.execution.remote import describe, portable, with_remote_traceback
 from godnb.registry import Plugin, get_plugin, plugin_names
+from godnb.utils.naming import callable_repr
 
 if TYPE_CHECKING:
     from godnb.dataflow.stages import StageContext
@@ -236,7 +237,7 @@ class ProcessBackend(PipelineBackend, name="process"):
         except Exception as e:
             raise TypeError(
                 f"map(backend='process') needs a picklable function, and "
-                f"{getattr(fn, '__qualname__', fn)!r} is not ({type(e).__name__}: {e}); "
+                f"{callable_repr(fn)} is not ({describe(e)}); "
                 "define it at module level with def (not a lambda or a closure), or use "
                 "backend='thread'") from e
 

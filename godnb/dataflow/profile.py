@@ -3,8 +3,9 @@
 A running stage writes plain attributes of its :class:`StageStats` from the thread that
 runs it (no lock: CPython makes each attribute store atomic, and a snapshot that is one
 item stale is fine). :meth:`PipelineProfile` snapshots are pydantic models, and the text
-and HTML renderings are pure functions of them, so a notebook widget, the CLI and the
-tests all read the same table.
+and HTML renderings are pure functions of them. There is one stage table
+(:data:`STAGE_COLUMNS`, :func:`stage_cells`, :func:`format_stage_table`): ``print(p.profile())``
+and the notebook's pipeline view show the same columns.
 
 Example:
     >>> st = StageStats("map[0]:double", "map")
@@ -15,8 +16,9 @@ Example:
 
 from __future__ import annotations
 
-import math
 from array import array
+from collections.abc import Iterable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,15 +28,19 @@ from godnb.utils.formatting import (
     format_number,
     format_rate,
 )
+from godnb.utils.frames import make_frame
 from godnb.utils.tables import Column, html_table, text_table
 from godnb.utils.timing import finite_or_none, percentile_of
 
 __all__ = [
+    "STAGE_COLUMNS",
     "PipelineProfile",
     "StageProfile",
     "StageStats",
     "format_pipeline_html",
     "format_pipeline_text",
+    "format_stage_table",
+    "stage_cells",
 ]
 
 # Latency samples kept per stage for p50/p95: a sliding window, so memory stays bounded
@@ -125,10 +131,6 @@ class StageStats:
             rate=self.n_in / busy if busy else None)
 
 
-def _finite(x: float) -> float | None:
-    return None if math.isnan(x) else x
-
-
 class StageProfile(BaseModel):
     """One stage's row: counts, time in its function, latency and throughput.
 
@@ -199,6 +201,27 @@ class PipelineProfile(BaseModel):
                 return s
         raise KeyError(f"no stage {name!r}; stages: {[s.name for s in self.stages]}")
 
+    def to_pandas(self) -> Any:
+        """The stages as a :class:`pandas.DataFrame`, one row per stage (the source first).
+
+        Columns are :class:`StageProfile`'s fields: ``name``, ``kind``, ``backend``
+        (string), ``workers``, ``items_in``, ``items_out``, ``errors`` (int64), ``busy``,
+        ``p50``, ``p95`` (seconds), ``throughput`` (items out per second of the run) and
+        ``rate`` (items in per second of the stage's own busy time) as float64 (NaN when
+        unknown), ``max_queue_depth`` (Int64, <NA> for stages that hold one item at most);
+        ``df.attrs`` holds ``elapsed``, ``running`` and ``profiled``. Needs pandas
+        (``pip install "godnb[pandas]"``).
+
+        Example:
+            >>> p.profile().to_pandas().set_index("name")["busy"]   # doctest: +SKIP
+        """
+        columns = [(name, _DTYPES.get(name, "float64")) for name in StageProfile.model_fields]
+        df = make_frame("PipelineProfile.to_pandas()", columns,
+                        (tuple(getattr(stage, name) for name, _ in columns)
+                         for stage in self.stages))
+        df.attrs.update(elapsed=self.elapsed, running=self.running, profiled=self.profiled)
+        return df
+
     def __str__(self) -> str:
         return format_pipeline_text(self)
 
@@ -206,25 +229,37 @@ class PipelineProfile(BaseModel):
         return format_pipeline_html(self)
 
 
-_COLUMNS = (
+_DTYPES = {"name": "string", "kind": "string", "backend": "string", "workers": "int64",
+           "items_in": "int64", "items_out": "int64", "errors": "int64",
+           "max_queue_depth": "Int64"}
+
+#: The columns of the stage table, shared by ``print(p.profile())`` and the notebook's
+#: pipeline view (its text; its HTML draws a bar per stage instead).
+STAGE_COLUMNS = (
     Column("stage"),
     Column("in", numeric=True),
     Column("out", numeric=True),
     Column("errors", numeric=True),
+    Column("items/s", numeric=True, title="items in per second of the stage's own busy time"),
     Column("busy", numeric=True, title="time spent in the stage's function (all workers)"),
     Column("p50", numeric=True, title="median time per item"),
     Column("p95", numeric=True, title="95th percentile time per item"),
-    Column("items/s", numeric=True, title="items in per second of the stage's own busy time"),
-    Column("max depth", numeric=True, title="most items the stage held at once"),
+    Column("max queue", numeric=True, title="most items the stage held at once"),
 )
 
 
-def _cells(s: StageProfile) -> list[str]:
+def stage_cells(s: StageProfile) -> list[str]:
+    """One stage's row of the table, as text in :data:`STAGE_COLUMNS` order."""
     name = s.name if s.workers <= 1 else f"{s.name} ({s.backend} x{s.workers})"
     return [name, "-" if s.kind == "source" else format_count(s.items_in),
-            format_count(s.items_out), format_count(s.errors), format_duration(s.busy),
-            format_duration(s.p50), format_duration(s.p95), format_number(s.rate),
+            format_count(s.items_out), format_count(s.errors), format_number(s.rate),
+            format_duration(s.busy), format_duration(s.p50), format_duration(s.p95),
             format_count(s.max_queue_depth)]
+
+
+def format_stage_table(stages: Iterable[StageProfile], *, rule: bool = True) -> list[str]:
+    """The lines of the aligned stage table: its header, a rule, then one line per stage."""
+    return text_table(STAGE_COLUMNS, [stage_cells(s) for s in stages], rule=rule)
 
 
 def _title(p: PipelineProfile) -> str:
@@ -245,8 +280,7 @@ def format_pipeline_text(profile: PipelineProfile) -> str:
         >>> print(format_pipeline_text(PipelineProfile()).splitlines()[0])
         pipeline finished: 0 stages, 0 items out, 0 errors in 0 s
     """
-    lines = text_table(_COLUMNS, [_cells(s) for s in profile.stages])
-    return "\n".join([_title(profile), *lines])
+    return "\n".join([_title(profile), *format_stage_table(profile.stages)])
 
 
 def format_pipeline_html(profile: PipelineProfile) -> str:
@@ -257,5 +291,6 @@ def format_pipeline_html(profile: PipelineProfile) -> str:
         >>> "&lt;lambda&gt;" in format_pipeline_html(PipelineProfile(stages=[row]))
         True
     """
-    return html_table(_COLUMNS, [_cells(s) for s in profile.stages], caption=_title(profile),
-                      css_class="godnb-pipeline-profile", empty="no stages")
+    return html_table(STAGE_COLUMNS, [stage_cells(s) for s in profile.stages],
+                      caption=_title(profile), css_class="godnb-pipeline-profile",
+                      empty="no stages")

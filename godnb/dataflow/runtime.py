@@ -21,6 +21,7 @@ from typing import Any
 from godnb.dataflow.profile import PipelineProfile, StageStats
 from godnb.errors import PipelineError
 from godnb.execution.loop import LoopThread
+from godnb.execution.remote import describe
 
 __all__ = ["PipelineError", "PipelineRun", "Prefetch", "close_quietly", "stage_error"]
 
@@ -30,8 +31,8 @@ _HINT = "pass on_error='skip' or 'collect' to keep going past failing items"
 
 def stage_error(stage: str, index: int, item: Any, exc: BaseException) -> PipelineError:
     """The error for ``item`` (input ``index`` of ``stage``) failing with ``exc``."""
-    err = PipelineError(f"stage {stage} failed on input {index}: {type(exc).__name__}: "
-                        f"{exc}; {_HINT}", stage=stage, index=index, item=item)
+    err = PipelineError(f"stage {stage} failed on input {index}: {describe(exc)}; {_HINT}",
+                        stage=stage, index=index, item=item)
     err.__cause__ = exc
     err.__suppress_context__ = True
     return err

@@ -13,6 +13,7 @@ from typing import Any
 from godnb.dataflow.profile import StageStats
 from godnb.dataflow.runtime import PipelineRun, close_quietly
 from godnb.errors import PipelineError
+from godnb.execution.remote import describe
 
 __all__ = ["describe_source", "is_source", "open_source"]
 
@@ -63,8 +64,8 @@ def _source(it: Iterator[Any], st: StageStats, own: bool) -> Iterator[Any]:
     except PipelineError:
         raise  # a pipeline used as a source: its own stage names are the useful ones
     except Exception as e:
-        raise PipelineError(f"the pipeline's source raised {type(e).__name__}: {e} after "
-                            f"{n} items", stage="source", index=n) from e
+        raise PipelineError(f"the pipeline's source raised {describe(e)} after {n} items",
+                            stage="source", index=n) from e
     finally:
         st.n_out = n
         if own:

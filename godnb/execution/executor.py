@@ -30,6 +30,7 @@ from godnb.registry import Plugin
 if TYPE_CHECKING:
     import asyncio
 
+    from godnb.execution.output import OutputSink
     from godnb.models.job import Job
 
 __all__ = ["Executor", "ExecutorHost", "ExecutorInfo", "Run"]
@@ -72,11 +73,22 @@ class Run:
 
     def call(self) -> Any:
         """Run the function here, with this attempt as the current job context."""
+        __tracebackhide__ = True  # IPython: a job's traceback starts at the user's function
         token = current_run.set(self)
         try:
             return self.fn(*self.args, **self.kwargs)
         finally:
             current_run.reset(token)
+
+    def output_sink(self, create: bool | None = None) -> OutputSink | None:
+        """Where this attempt's prints go when its job's output is captured, else None.
+
+        ``create=True`` starts capturing the job's output now; None follows the host's
+        setting (see :mod:`godnb.execution.output`). Asked by the stdout/stderr router on
+        each write made inside the job, never by the engine's own paths.
+        """
+        host = self.host
+        return None if host is None else host.output_for(self, create)
 
     def __repr__(self) -> str:
         return f"<Run {self.job_id} attempt={self.attempt} backend={self.backend}>"
@@ -120,6 +132,10 @@ class ExecutorHost(Protocol):
 
     def queued(self, backend: str) -> int:
         """How many jobs wait in ``backend``'s queue (for backends that size a pool)."""
+
+    def output_for(self, run: Run, create: bool | None = None) -> OutputSink | None:
+        """The sink of ``run``'s job if its output is captured (``create=True``: start
+        capturing it), else None. Called on each print inside a job: must be quick."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel, ConfigDict
 
-from godnb.errors import ValidationError
+from godnb.errors import ValidationError, ValidationTypeError
 
 __all__ = ["GodnbModel", "convert_validation_error", "set_fields_set", "utcnow"]
 
@@ -40,7 +40,12 @@ def convert_validation_error(
         else:
             parts.append(f"{loc}: {msg}")
     details: list[dict[str, Any]] = [dict(e) for e in error.errors()]
-    return ValidationError(f"invalid {model}: " + "; ".join(parts), details)
+    message = f"invalid {model}: " + "; ".join(parts)
+    kinds = [str(e.get("type", "")) for e in details
+             if e.get("type") != "default_factory_not_called"]
+    if kinds and all(k.endswith("_type") for k in kinds):
+        return ValidationTypeError(message, details)  # wrong types only: a TypeError too
+    return ValidationError(message, details)
 
 
 class GodnbModel(BaseModel):

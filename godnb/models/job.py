@@ -232,19 +232,26 @@ class Job(GodnbModel):
         (<JobStatus.PENDING: 'pending'>, 0, 'default')
     """
 
-    job_id: str = Field(default_factory=new_job_id, min_length=1, max_length=128)
-    name: str | None = None
-    group: str = Field(default="default", min_length=1, max_length=256)
-    priority: int = Field(default=0, ge=PRIORITY_MIN, le=PRIORITY_MAX)
+    # Strict: a wrong type is refused, never converted (priority="5" or True, retries="3").
+    job_id: str = Field(default_factory=new_job_id, min_length=1, max_length=128, strict=True)
+    name: str | None = Field(default=None, strict=True)
+    group: str = Field(default="default", min_length=1, max_length=256, strict=True)
+    priority: int = Field(default=0, ge=PRIORITY_MIN, le=PRIORITY_MAX, strict=True)
     payload: dict[str, Any]
-    retries: int = Field(default=0, ge=0, le=1000)
-    backoff: float = Field(default=0.0, ge=0.0)
-    timeout: float | None = Field(default=None, gt=0.0)
-    backend: str | None = None
+    retries: int = Field(default=0, ge=0, le=1000, strict=True)
+    backoff: float = Field(default=0.0, ge=0.0, strict=True, allow_inf_nan=False)
+    timeout: float | None = Field(default=None, gt=0.0, strict=True, allow_inf_nan=False)
+    backend: str | None = Field(default=None, strict=True)
     status: JobStatus = JobStatus.PENDING
-    attempts: int = Field(default=0, ge=0)
+    attempts: int = Field(default=0, ge=0, strict=True)
     tags: tuple[str, ...] = ()
-    cache: bool = False
+    cache: bool = Field(default=False, strict=True)
+    # Where a job came from and what it replaces: the notebook cell that submitted it
+    # (its In[n] number and, when the front end sends one, its cell id), and the key of a
+    # run the latest of which wins (``submit(..., key=...)``). Kept in memory only.
+    key: str | None = Field(default=None, min_length=1, max_length=256, strict=True)
+    cell: int | None = Field(default=None, strict=True)
+    cell_id: str | None = Field(default=None, strict=True)
     progress: Progress | None = None
     error: str | None = None
     created_at: datetime = Field(default_factory=utcnow)

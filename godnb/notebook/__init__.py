@@ -6,6 +6,12 @@ display in a kernel, the magics when an IPython shell registers them. In a kerne
 ``import godnb`` calls :func:`register_in_kernel`; elsewhere ``%load_ext godnb.notebook``
 (or ``%load_ext godnb``) does the same.
 
+In a kernel it also turns on what notebook life needs: every job's prints and log
+records are captured per job (:mod:`godnb.execution.output`; ``h.output_text()``, the log
+panel of its view), every submit records the cell it came from (``h.cell``), and views
+shown by a cell are rewritten with their final state when they end
+(:mod:`godnb.notebook.saved`).
+
 Example (a notebook cell)::
 
     import godnb as god
@@ -20,7 +26,12 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from godnb.core import display as _display
+from godnb.execution import output as _output
+from godnb.notebook import cellinfo as _cellinfo
 from godnb.notebook import rich as _rich
+from godnb.notebook import saved as _saved
+from godnb.notebook import showing as _showing
 from godnb.notebook.formatters import (
     format_engine_html,
     format_engine_text,
@@ -85,14 +96,25 @@ __all__ = [
 EXTENSION_NAME = "godnb"
 
 _rich.install()
+_showing.install()
+_display.set_displayer(_saved.show)
 
 
 def load_ipython_extension(ip: Any) -> None:
-    """Register ``%god``/``%%god`` and godnb's display formatters in ``ip`` (idempotent)."""
+    """Register ``%god``/``%%god`` and godnb's display formatters in ``ip`` (idempotent).
+
+    Also: jobs record the cell that submitted them, views shown by a cell are rewritten
+    static once they end, and, in a kernel, every job's output is captured.
+    """
     from godnb.notebook.magics import GodMagics
 
     ip.register_magics(GodMagics(ip))
     _rich.register_formatters(ip)
+    _cellinfo.install(ip)
+    _saved.install(ip)
+    if getattr(ip, "kernel", None) is not None:
+        _output.set_capture_default(True)
+        _output.install()
 
 
 def register_in_kernel() -> bool:

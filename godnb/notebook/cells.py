@@ -7,6 +7,10 @@ object (``CO_COROUTINE``: the cell awaits something) the job is an ``async def``
 on the event loop; otherwise it is a plain function for a worker thread, run inside a
 copy of the submitting cell's context (so ipykernel's per-cell state follows it) with the
 job's own context variables added, so ``god.progress()`` and print capture still work.
+
+The wrappers carry IPython's ``__tracebackhide__``, so a failing cell's traceback shows
+the cell's own lines (compiled under a file name IPython maps to the cell, see
+:func:`compile_cell`), not godnb's.
 """
 
 from __future__ import annotations
@@ -20,8 +24,7 @@ from dataclasses import dataclass
 from types import CodeType
 from typing import Any
 
-from godnb.execution.context import current_job_id
-from godnb.notebook import streams
+from godnb.execution.output import capture_current
 
 __all__ = ["CellCode", "compile_cell", "make_job"]
 
@@ -43,13 +46,18 @@ class CellCode:
                    for code in (self.body, self.last) if code is not None)
 
 
-def compile_cell(source: str, filename: str = "<god-cell>") -> CellCode:
+def compile_cell(source: str, filename: str = "<god-cell>", first_line: int = 1) -> CellCode:
     """Compile ``source``; the last statement, if an expression, becomes the result.
+
+    ``first_line``: the line of the cell ``source`` starts on (2 under a ``%%god`` line),
+    so tracebacks count lines as the cell shows them.
 
     Raises:
         SyntaxError: the body does not parse.
     """
     tree = ast.parse(source, filename, "exec")
+    if first_line != 1:
+        ast.increment_lineno(tree, first_line - 1)
     last = None
     final = tree.body[-1] if tree.body else None
     if isinstance(final, ast.Expr):
@@ -72,12 +80,13 @@ def make_job(cell: CellCode, namespace: dict[str, Any], name: str = "cell",
     An awaiting cell gives a coroutine function (for the ``"async"`` backend); with
     ``on_loop=False`` it gives a plain function that runs the cell on a private loop
     (``asyncio.run``) in its worker thread instead. Prints go to the job's output buffer
-    (:func:`godnb.notebook.streams.capture`).
+    (:func:`godnb.execution.output.capture_current`), in a kernel or not.
     """
     cell_context = contextvars.copy_context()
     if cell.is_async:
         async def run_cell_async() -> Any:
-            _capture()
+            __tracebackhide__ = True
+            capture_current()
             result = eval(cell.body, namespace)  # the user's own cell, by design
             if inspect.isawaitable(result):
                 await result
@@ -91,6 +100,7 @@ def make_job(cell: CellCode, namespace: dict[str, Any], name: str = "cell",
             return run_cell_async
 
     def run_cell() -> Any:
+        __tracebackhide__ = True
         # Here we are in the worker's context, which holds the job's RunContext; the
         # cell's context holds ipykernel's. Run in the cell's, plus the job's variables.
         context = cell_context.copy()
@@ -104,12 +114,7 @@ def make_job(cell: CellCode, namespace: dict[str, Any], name: str = "cell",
 
 
 def _run_sync(cell: CellCode, namespace: dict[str, Any]) -> Any:
-    _capture()
+    __tracebackhide__ = True
+    capture_current()
     eval(cell.body, namespace)  # the user's own cell, by design
     return None if cell.last is None else eval(cell.last, namespace)
-
-
-def _capture() -> None:
-    job_id = current_job_id()
-    if job_id is not None:
-        streams.capture(job_id)

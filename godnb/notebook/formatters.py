@@ -19,7 +19,9 @@ from __future__ import annotations
 
 from html import escape
 
+from godnb.dataflow.profile import StageProfile, format_stage_table
 from godnb.models.job import JobStatus
+from godnb.notebook.logpanel import format_log_html, format_log_text
 from godnb.notebook.snapshots import (
     EngineSnapshot,
     GroupSnapshot,
@@ -38,7 +40,6 @@ from godnb.utils.formatting import (
     format_count,
     format_duration,
     format_elapsed,
-    format_number,
     format_percent,
     format_rate,
     text_bar,
@@ -78,6 +79,7 @@ __all__ = [
     "format_profile_text",
     "format_queue_html",
     "format_queue_text",
+    "cell_label",
     "group_bar_html",
     "group_label_html",
     "job_label_html",
@@ -157,7 +159,8 @@ def format_job_text(s: JobSnapshot) -> str:
     """``train                 40% ████████            10/25 [00:00<00:00, 49.2it/s]``.
 
     The name column is ``NAME_CH`` wide, the percentage four; ended jobs add their state,
-    the last progress message and the error, on the same line.
+    the last progress message and the error, on the same line. What the job printed
+    follows (its log panel as text).
     """
     fraction, _, striped = bar_state(s)
     if s.status is JobStatus.PENDING:
@@ -174,7 +177,10 @@ def format_job_text(s: JobSnapshot) -> str:
     tail = _job_tail(s, error_ch=None)
     if tail:
         line += " " + " · ".join(tail)
-    return line.rstrip()
+    line = line.rstrip()
+    if s.output is not None:  # what it printed, under its line
+        line += "\n" + format_log_text(s.output)
+    return line
 
 
 def job_label_html(s: JobSnapshot) -> str:
@@ -211,7 +217,12 @@ def format_job_html(s: JobSnapshot) -> str:
     fraction, colour, striped = bar_state(s)
     pct = format_percent(s.fraction) if s.total or s.status is JobStatus.COMPLETED else ""
     bar = bar_html(fraction, colour, striped=striped)
-    return _line(s.name, pct, bar, job_label_html(s), s.status.value, "job")
+    if s.output is None:
+        return _line(s.name, pct, bar, job_label_html(s), s.status.value, "job")
+    # The log panel goes under the line, so line and panel share one box for the job.
+    line = _line(s.name, pct, bar, job_label_html(s), s.status.value, "job-line")
+    return (f'<div class="godnb godnb-job" data-status="{s.status.value}" style="{FONT}">'
+            f"{line}{format_log_html(s.output)}</div>")
 
 
 # -- groups ----------------------------------------------------------------------------------
@@ -291,9 +302,11 @@ def format_group_html(s: GroupSnapshot) -> str:
 
 # -- the queue -------------------------------------------------------------------------------
 _QUEUE_COLUMNS = (
-    Column("job"), Column("name"), Column("priority", numeric=True), Column("group"),
-    Column("status"), Column("progress", numeric=True),
-    Column("age", numeric=True, title="time since it was submitted"))
+    Column("job"), Column("name"), Column("cell", title="the cell that submitted it"),
+    Column("priority", numeric=True), Column("group"), Column("status"),
+    Column("progress", numeric=True), Column("age", numeric=True,
+                                              title="time since it was submitted"))
+_STATUS_COLUMN = [c.name for c in _QUEUE_COLUMNS].index("status")
 
 
 def _progress_cell(r: QueueRow) -> str:
@@ -303,8 +316,13 @@ def _progress_cell(r: QueueRow) -> str:
 
 
 def _queue_cells(s: QueueSnapshot) -> list[list[str]]:
-    return [[r.job_id, r.name, str(r.priority), r.group, r.status.value, _progress_cell(r),
-             format_duration(r.age)] for r in s.rows]
+    return [[r.job_id, r.name, cell_label(r.cell), format_count(r.priority), r.group,
+             r.status.value, _progress_cell(r), format_duration(r.age)] for r in s.rows]
+
+
+def cell_label(cell: int | None) -> str:
+    """``In[10]`` for the cell a job came from, ``-`` when it did not come from one."""
+    return "-" if cell is None else f"In[{cell}]"
 
 
 def _queue_header(s: QueueSnapshot) -> str:
@@ -326,7 +344,7 @@ def format_queue_html(s: QueueSnapshot) -> str:
     rows = []
     for r, cells in zip(s.rows, _queue_cells(s), strict=True):
         row: list[str] = [*cells]
-        row[4] = Markup(status_html(r.status.value))
+        row[_STATUS_COLUMN] = Markup(status_html(r.status.value))
         rows.append(row)
     table = html_table(_QUEUE_COLUMNS, rows, css_class="godnb-queue-table",
                        empty="no pending or running jobs")
@@ -359,6 +377,7 @@ def _engine_lines(s: EngineSnapshot) -> list[tuple[str, str]]:
                           f"p99 {format_duration(s.latency_p99)}"),
         ("queue", f"depth {format_count(s.queue_depth)}, submitted "
                   f"{format_count(s.submitted)}, retried {format_count(s.retried)}"),
+        *([("recovery", s.recovery)] if s.recovery else []),
     ]
 
 
@@ -429,18 +448,12 @@ def format_profile_html(table: ProfileTable) -> str:
     return table.to_html()
 
 
-# -- pipelines -------------------------------------------------------------------------------
-_STAGE_COLUMNS = (
-    Column("stage"), Column("in", numeric=True), Column("out", numeric=True),
-    Column("items/s", numeric=True, title="items in per second of the stage's own busy time"),
-    Column("busy", numeric=True), Column("p50", numeric=True), Column("p95", numeric=True),
-    Column("max queue", numeric=True))
-
-
-def _stage_cells(st: StageSnapshot) -> list[str]:
-    return [st.name, format_count(st.items_in), format_count(st.items_out),
-            format_number(st.throughput), format_duration(st.busy), format_duration(st.p50),
-            format_duration(st.p95), format_count(st.queue_depth)]
+# -- pipelines: the stage table of godnb.dataflow.profile in text, a bar per stage in HTML --
+def _stage_row(st: StageSnapshot) -> StageProfile:
+    return StageProfile(name=st.name, kind=st.kind, backend=st.backend, workers=st.workers,
+                        items_in=st.items_in, items_out=st.items_out, errors=st.errors,
+                        busy=st.busy, p50=st.p50, p95=st.p95, rate=st.throughput,
+                        max_queue_depth=st.queue_depth)
 
 
 def _pipeline_head(s: PipelineSnapshot) -> str:
@@ -458,9 +471,7 @@ def format_pipeline_text(s: PipelineSnapshot) -> str:
     """Per stage: items in/out, its own rate (items per busy second), busy time, latency."""
     if not s.stages:
         return _pipeline_head(s)
-    return "\n".join([_pipeline_head(s), *text_table(_STAGE_COLUMNS,
-                                                     [_stage_cells(st) for st in s.stages],
-                                                     rule=False)])
+    return "\n".join([_pipeline_head(s), *format_stage_table(map(_stage_row, s.stages))])
 
 
 def _stage_text(st: StageSnapshot) -> str:

@@ -21,7 +21,9 @@ from IPython.utils.process import arg_split
 from godnb.core.engine import Engine, default_engine
 from godnb.core.handles import JobHandle
 from godnb.errors import GodnbError, LoopBlockingError
-from godnb.notebook import rich, streams
+from godnb.execution.output import install as install_output_router
+from godnb.notebook import rich
+from godnb.notebook.cellinfo import cell_filename, current_cell
 from godnb.notebook.cells import compile_cell, make_job
 from godnb.notebook.formatters import (
     format_engine_html,
@@ -38,12 +40,16 @@ from godnb.utils.formatting import format_bytes
 __all__ = ["USAGE", "GodMagics", "Waiter"]
 
 USAGE = """\
-%god: run and watch godnb jobs on the default engine (god.default_engine()).
+%god: run and watch godnb jobs on the default engine (god.default_engine(): the first
+Engine made in this kernel, unless god.set_default_engine chose another).
 
-  %%god submit [--priority N] [--retries N] [--timeout S] [--name NAME] [--group G] [--backend B]
+  %%god submit [--priority N] [--retries N] [--timeout S] [--name NAME] [--group G]
+               [--backend B] [--key K]
       Run the cell body as a background job; the cell returns at once and shows the
       job's live view. The job's prints go to that view; its last expression is its
       result. A cell that awaits runs on the event loop, any other in a worker thread.
+      The job is named cell-N after the cell In[N] (unless --name). --key K cancels
+      the unfinished job of an earlier run with key K: re-running the cell replaces it.
   %god status [JOB]        one job's state, or the engine's summary
   %god queue [--rows N]    the live queue: pending and running jobs, with cancel buttons
   %god cancel JOB          cancel a pending or running job
@@ -103,6 +109,7 @@ def _build_parser() -> _Parser:
     submit.add_argument("--name", default=None)
     submit.add_argument("--group", default=None)
     submit.add_argument("--backend", default=None)
+    submit.add_argument("--key", default=None)
     sub.add_parser("status", add_help=False).add_argument("job", nargs="?")
     sub.add_parser("queue", add_help=False).add_argument("--rows", type=_positive_int,
                                                          default=20)
@@ -133,18 +140,21 @@ class Waiter:
         self.timeout = timeout
 
     async def _wait(self) -> Any:
+        __tracebackhide__ = True
         if self.handle is not None:
             return await self.handle
         await self.engine.wait_async()
         return None
 
     def __await__(self) -> Generator[Any, None, Any]:
+        __tracebackhide__ = True
         if self.timeout is None:
             return self._wait().__await__()
         return asyncio.wait_for(self._wait(), self.timeout).__await__()
 
     def result(self, timeout: float | None = None) -> Any:
         """Block until done: the job's result, or None once every job has ended."""
+        __tracebackhide__ = True
         timeout = self.timeout if timeout is None else timeout
         if self.handle is not None:
             return self.handle.result(timeout)
@@ -190,6 +200,7 @@ class GodMagics(Magics):
             print(USAGE)
             return None
         args = self._parser.parse_args(argv)
+        args.line = line
         if cell is not None and args.command != "submit":
             raise UsageError(f"only `%%god submit` takes a cell body; use `%god {args.command}`"
                              f" on one line\n\n{USAGE}")
@@ -203,8 +214,12 @@ class GodMagics(Magics):
         eng = self.engine
         shell = self.shell
         source = shell.transform_cell(cell) if shell is not None else cell
+        origin = current_cell(shell)
+        number = origin[0] if origin is not None else None
+        # The cell as the user sees it, so a traceback's lines are the cell's own lines.
+        filename = cell_filename(shell, f"%%god {args.line}\n{cell}", number)
         try:
-            code = compile_cell(source, self._filename(source))
+            code = compile_cell(source, filename or "<god-cell>", first_line=2)
         except SyntaxError as e:
             raise UsageError(f"the cell body has a syntax error on line {e.lineno}: "
                              f"{e.msg}") from None
@@ -217,18 +232,17 @@ class GodMagics(Magics):
             raise UsageError(f"a cell body can not run on {backend!r}: it lives in this "
                              f"kernel and can not be sent to another process; use "
                              f"--backend thread or async, or submit a module function")
-        count = getattr(shell, "execution_count", 0)
-        name = args.name or f"cell-{count}"
+        name = args.name or (f"cell-{number}" if number is not None else "cell")
         namespace: dict[str, Any] = shell.user_ns if shell is not None else {}
         fn = make_job(code, namespace, name=name, on_loop=executor.needs_loop)
-        streams.install()
+        install_output_router()  # the job's prints go to it, in a kernel or not
         try:
             handle = eng.submit(fn, priority=args.priority, retries=args.retries,
                                 timeout=args.timeout, backend=backend, group=args.group,
-                                name=name)
+                                name=name, key=args.key)
         except (ValueError, TypeError, GodnbError) as e:
             raise UsageError(f"%god submit: {e}") from None
-        streams.capture(handle.job_id)
+        handle.capture_output()
         self.last_job = handle
         return handle
 
@@ -323,11 +337,3 @@ class GodMagics(Magics):
         raise UsageError(f"no job {ref!r} on engine {eng.name}: give a job id, a unique "
                          f"prefix of one, a job name, or a variable holding a handle "
                          f"(`%god queue` lists active jobs)")
-
-    def _filename(self, source: str) -> str:
-        # Register the source with IPython's compiler cache so tracebacks show its lines.
-        compiler: Any = getattr(self.shell, "compile", None)
-        try:
-            return str(compiler.cache(source, getattr(self.shell, "execution_count", 0)))
-        except Exception:  # an older IPython, or no shell: tracebacks just lack the source
-            return "<god-cell>"

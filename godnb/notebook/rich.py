@@ -5,7 +5,11 @@ with ipywidgets, a handle, group, engine, profile table or pipeline displays as 
 view *and* static fallbacks in one bundle (JupyterLab shows the widget; nbval, nbconvert
 and GitHub use the text and HTML). Without ipywidgets the bundle is the HTML and text
 alone, with a hint to install ``godnb[notebook]``; outside a kernel (a terminal
-IPython) no widget is built.
+IPython) no widget is built. Something that can not change any more (a job that ended, a
+profile table) is shown static, without a widget: nothing is left to follow, and a saved
+notebook then needs no widget state to show it. In IPython the objects display through
+:func:`godnb.notebook.saved.show` instead, which also rewrites a live view static once
+it ends.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from godnb.notebook.snapshots import (
 from godnb.utils.profile import ProfileTable
 from godnb.views.timeline import format_timeline_html, format_timeline_text
 
-__all__ = ["Report", "in_kernel", "install", "kind_of", "render", "static_bundle",
+__all__ = ["Report", "finality", "in_kernel", "install", "kind_of", "render", "static_bundle",
            "use_widgets", "widgets_available", "widgets_enabled"]
 
 HINT_HTML = ('<div style="color:#757575;font-size:11px">live view unavailable: '
@@ -150,12 +154,41 @@ def static_bundle(obj: Any) -> dict[str, str] | None:
     return {"text/plain": text, "text/html": html}
 
 
+def finality(kind: str, obj: Any) -> tuple[bool, bool]:
+    """``(final now, final for good)`` of the object a ``kind`` view shows.
+
+    Jobs, groups, finished pipelines and profile tables stay final; an engine (queue,
+    engine, timeline and live profile views) is final while idle and live again with new
+    work.
+    """
+    if kind in ("job", "group"):
+        done = bool(obj.done())
+        return done, done
+    if kind == "pipeline":
+        finished = snapshot_pipeline(obj).finished
+        return finished, finished
+    if isinstance(obj, ProfileTable):
+        return True, True
+    if isinstance(obj, Timeline):
+        obj = obj.engine  # a timeline follows its engine, like the queue view
+    if isinstance(obj, Engine):
+        if obj.closed:
+            return True, True
+        return obj.stats().active == 0, False
+    return True, True
+
+
 def render(obj: Any) -> dict[str, Any] | None:
-    """The renderer installed into ``godnb.core.display``: widget + text + HTML."""
+    """The renderer installed into ``godnb.core.display``: widget + text + HTML.
+
+    Only text and HTML for what can not change any more (a finished job or group, a
+    profile table).
+    """
     kind = kind_of(obj)
     if kind is None:
         return None
-    if widgets_enabled():
+    ended = kind != "engine" and finality(kind, obj)[1]
+    if widgets_enabled() and not ended:
         from godnb.notebook.widgets import make_view
 
         bundle: dict[str, Any] = make_view(kind, obj)._repr_mimebundle_()

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from godnb.core.handles import JobGroup, JobHandle
+from godnb.core.handles import JobGroup, JobHandle, cancel_reason
 from godnb.models.job import JobStatus
 from godnb.utils.formatting import eta_seconds
 
@@ -29,6 +29,7 @@ __all__ = [
     "JobSnapshot",
     "LaneJob",
     "LaneSnapshot",
+    "OutputSnapshot",
     "PipelineSnapshot",
     "QueueRow",
     "QueueSnapshot",
@@ -40,11 +41,13 @@ __all__ = [
     "snapshot_engine",
     "snapshot_group",
     "snapshot_job",
+    "snapshot_output",
     "snapshot_pipeline",
     "snapshot_queue",
 ]
 
 _FINAL = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+LOG_TAIL = 12  # newest output lines a job's view shows (h.output_text() has the rest)
 _job_status = attrgetter("job.status")
 _job_name = attrgetter("job.name")
 _job_updated = attrgetter("job.updated_at")
@@ -52,6 +55,20 @@ _job_updated = attrgetter("job.updated_at")
 
 class _Snapshot(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+
+class OutputSnapshot(_Snapshot):
+    """The newest lines a job printed or logged (its view's log panel)."""
+
+    lines: list[tuple[str, str]] = Field(default_factory=list)  # (stream, text), oldest first
+    kept: int = 0   # lines the job's buffer holds (h.output_text() returns them)
+    cut: int = 0    # older lines the buffer dropped
+    total: int = 0  # lines written in all
+
+    @property
+    def hidden(self) -> int:
+        """Lines written but not in ``lines``: kept ones left out of the view, and cut ones."""
+        return self.total - len(self.lines)
 
 
 class JobSnapshot(_Snapshot):
@@ -70,6 +87,8 @@ class JobSnapshot(_Snapshot):
     priority: int = 0
     group: str = "default"
     backend: str | None = None
+    cell: int | None = None                # In[n] of the cell that submitted it
+    output: OutputSnapshot | None = None   # the newest lines it printed, if captured
 
     @property
     def fraction(self) -> float | None:
@@ -166,6 +185,7 @@ class QueueRow(_Snapshot):
     done: float = 0.0
     total: float | None = None
     age: float = 0.0  # seconds since submit
+    cell: int | None = None  # In[n] of the cell that submitted it
 
     @property
     def fraction(self) -> float | None:
@@ -223,6 +243,7 @@ class EngineSnapshot(_Snapshot):
     uptime: float = 0.0
     closed: bool = False
     lanes: list[LaneSnapshot] = Field(default_factory=list)
+    recovery: str | None = None  # what the store recovered and the engine adopted, if any
 
     @property
     def active(self) -> int:
@@ -242,6 +263,9 @@ class StageSnapshot(_Snapshot):
     # send that it has taken in (None: unknown, e.g. a source of unknown length).
     fraction: float | None = None
     errors: int = 0
+    kind: str = "stage"          # "source", "map", "batch"... (a source has no input)
+    backend: str | None = None   # where a parallel stage runs, and on how many workers
+    workers: int = 1
 
 
 class PipelineSnapshot(_Snapshot):
@@ -265,6 +289,15 @@ class PipelineSnapshot(_Snapshot):
 
 
 # -- jobs -------------------------------------------------------------------------------
+def snapshot_output(handle: JobHandle, tail: int = LOG_TAIL) -> OutputSnapshot | None:
+    """The newest ``tail`` lines of a job's captured output; None if it printed nothing."""
+    out = handle.captured
+    if out is None or not out.total_lines:
+        return None
+    return OutputSnapshot(lines=out.tail(tail), kept=out.lines, cut=out.cut_lines,
+                          total=out.total_lines)
+
+
 def snapshot_job(handle: JobHandle, now: float | None = None) -> JobSnapshot:
     """Read one handle. ``now`` is a ``time.monotonic()`` reading (the engine's clock)."""
     job = handle.job
@@ -283,10 +316,14 @@ def snapshot_job(handle: JobHandle, now: float | None = None) -> JobSnapshot:
     reported = job.progress is not None  # counts and a rate only for jobs that report
     rate = progress.done / elapsed if reported and elapsed and progress.done > 0 else None
     done, total = (progress.done, progress.total) if reported else (0.0, None)
+    message = progress.message
+    if status is JobStatus.CANCELLED:
+        message = cancel_reason(handle) or message  # e.g. "replaced by job X (key 'k')"
     return JobSnapshot(job_id=handle.job_id, name=handle.name, status=status,
-                       done=done, total=total, message=progress.message,
+                       done=done, total=total, message=message,
                        elapsed=elapsed, rate=rate, error=error, attempts=job.attempts,
-                       priority=job.priority, group=job.group, backend=job.backend)
+                       priority=job.priority, group=job.group, backend=job.backend,
+                       cell=job.cell, output=snapshot_output(handle))
 
 
 # -- groups -----------------------------------------------------------------------------
@@ -366,7 +403,8 @@ def _row(h: JobHandle, now: float) -> QueueRow:
     p = job.progress
     return QueueRow(job_id=h.job_id, name=h.name, priority=h.priority, group=h.group,
                     status=job.status, backend=job.backend, done=p.done if p else 0.0,
-                    total=p.total if p else None, age=max(0.0, now - h.submitted))
+                    total=p.total if p else None, age=max(0.0, now - h.submitted),
+                    cell=job.cell)
 
 
 def snapshot_queue(engine: Any, limit: int = 20, now: float | None = None) -> QueueSnapshot:
@@ -393,10 +431,13 @@ def snapshot_engine(engine: Any, now: float | None = None) -> EngineSnapshot:
     workers = {name: WorkerSnapshot(workers=w["workers"], busy=w["busy"],
                                     started=bool(w["started"]))
                for name, w in s.workers.items()}
+    recovery = getattr(engine, "recovery", None)
+    shown = recovery is not None and (recovery.recovered or recovery.adopted)
     return EngineSnapshot(name=engine.name, counts=dict(s.counts), queue_depth=s.queue_depth,
                           submitted=s.submitted, retried=s.retried, throughput=s.throughput,
                           latency_p50=s.latency_p50, latency_p99=s.latency_p99,
                           workers=workers, uptime=s.uptime, closed=bool(engine.closed),
+                          recovery=str(recovery) if shown else None,
                           lanes=_lanes(engine, now))
 
 
@@ -447,6 +488,7 @@ def _as_float(value: Any) -> float | None:
 
 
 def _stage(stage: Any, index: int) -> StageSnapshot:
+    backend = _pick(stage, ("backend",))
     return StageSnapshot(
         name=str(_pick(stage, ("name", "stage"), f"stage {index}")),
         items_in=_as_int(_pick(stage, ("items_in", "in", "received"), 0)) or 0,
@@ -456,7 +498,10 @@ def _stage(stage: Any, index: int) -> StageSnapshot:
         p50=_as_float(_pick(stage, ("p50", "latency_p50"))),
         p95=_as_float(_pick(stage, ("p95", "latency_p95"))),
         queue_depth=_as_int(_pick(stage, ("max_queue_depth", "queue_depth", "max_queue"))),
-        errors=_as_int(_pick(stage, ("errors",), 0)) or 0)
+        errors=_as_int(_pick(stage, ("errors",), 0)) or 0,
+        kind=str(_pick(stage, ("kind",), "stage")),
+        backend=None if backend is None else str(backend),
+        workers=_as_int(_pick(stage, ("workers",), 1)) or 1)
 
 
 def _stage_rate(stage: Any) -> float | None:

@@ -33,7 +33,6 @@ import ipywidgets as W
 from godnb.core.handles import JobGroup, JobHandle
 from godnb.execution.loop import running_loop
 from godnb.models.job import JobStatus
-from godnb.notebook import streams
 from godnb.notebook.formatters import (
     BAR_STYLE,
     ROW_PX,
@@ -58,6 +57,7 @@ from godnb.notebook.formatters import (
     stage_label_html,
 )
 from godnb.notebook.live import Refresher, view_loop
+from godnb.notebook.logview import LogPanel
 from godnb.notebook.snapshots import (
     GroupSnapshot,
     group_counts,
@@ -73,8 +73,6 @@ from godnb.utils.profile import ProfileTable
 from godnb.views.bars import BAR_WIDTH_PX, FONT, STRIPES, name_html, percent_html
 from godnb.views.palette import status_colour
 from godnb.views.timeline import format_timeline_html, format_timeline_text
-
-OUTPUT_TAIL = 20_000  # characters of a job's output its view shows (the buffer keeps more)
 
 __all__ = ["EngineView", "GroupView", "JobView", "PipelineView", "ProfileView", "QueueView",
            "TimelineView", "make_view"]
@@ -95,9 +93,19 @@ BAR_HEIGHT_PX = 20  # ipywidgets' own bar: 28px high with 4px margins
 class _View(W.VBox):
     """A VBox that redraws itself from snapshots through a :class:`Refresher`."""
 
+    # Called after each redraw (on the loop): how a saved display learns that its view
+    # reached a final state (godnb.notebook.saved).
+    render_hooks: tuple[Callable[[], Any], ...] = ()
+
     def _start(self, owner: Any, interval: float) -> None:
-        self._refresher = Refresher(view_loop(owner), self._render, interval)
+        self._refresher = Refresher(view_loop(owner), self._refresh, interval)
         self._cleanups: list[Callable[[], Any]] = []
+
+    def _refresh(self) -> bool:
+        again = self._render()
+        for hook in self.render_hooks:
+            hook()
+        return again
 
     def _render(self) -> bool:
         """Write the current state to the traits; True to be polled again."""
@@ -127,7 +135,7 @@ class _View(W.VBox):
         if self._refresher.closed:
             return
         self._refresher.touch()
-        if self._render():
+        if self._refresh():
             self._refresher.request()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
@@ -136,6 +144,13 @@ class _View(W.VBox):
         data["text/plain"] = self._formats[0](snapshot)
         data["text/html"] = self._formats[1](snapshot)
         return data
+
+    def _ipython_display_(self) -> None:
+        # Shown under a display id, so its final state replaces the live view once it
+        # ends (a saved notebook then shows the outcome): see godnb.notebook.saved.
+        from godnb.notebook.saved import show_view
+
+        show_view(self)
 
     def _stop(self) -> None:
         cleanups, self._cleanups = self._cleanups, []
@@ -209,8 +224,8 @@ class JobView(_View):
 
     Traits to read: ``bar.value``, ``bar.max``, ``bar.bar_style`` (``"success"``,
     ``"danger"``, ``"warning"``, ``"info"`` running without a total), ``percent.value``
-    and ``label.value`` (HTML) and, for a ``%%god submit`` job, ``output.outputs`` (what
-    the job printed).
+    and ``label.value`` (HTML) and, for a job whose output is captured (every job in a
+    kernel), ``log_panel`` (a :class:`LogPanel` of what it printed, under the line).
 
     Example:
         >>> JobView(eng.submit(train))   # doctest: +SKIP
@@ -222,17 +237,19 @@ class JobView(_View):
         bar = _progress(value=0.0, min=0.0, max=1.0)
         label = _label()
         percent = _percent()
-        buffer = streams.job_output(handle.job_id)
-        output = W.Output() if buffer is not None else None
+        buffer = handle.captured
+        if buffer is None and handle.capturing:
+            buffer = handle.capture_output()  # made now, so the view can watch it
+        log = LogPanel(handle.output_text) if buffer is not None else None
         children: list[W.Widget] = [_row(_name(handle.name), percent, bar, label)]
-        if output is not None:
-            children.append(output)
+        if log is not None:
+            children.append(log)
         super().__init__(children=children)
         self.handle = handle
         self.bar = bar
         self.percent = percent
         self.label = label
-        self.output = output
+        self.log_panel = log
         self._buffer = buffer
         self._buffer_version = -1
         self._start(handle, interval)
@@ -264,10 +281,10 @@ class JobView(_View):
         self.percent.value = percent_html(pct)
         self.label.value = job_label_html(s)
         buffer = self._buffer
-        if self.output is not None and buffer is not None \
+        if self.log_panel is not None and buffer is not None \
                 and buffer.version != self._buffer_version:
             self._buffer_version = buffer.version
-            self.output.outputs = buffer.outputs(tail=OUTPUT_TAIL)
+            self.log_panel.update(s.output)
         if s.status.is_terminal:
             self._stop()
         elif s.status is JobStatus.RUNNING:

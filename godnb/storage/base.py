@@ -12,7 +12,7 @@ from typing import Any, Self
 from godnb.models import Job, JobStatus, Result
 from godnb.registry import Plugin
 from godnb.storage.codec import job_update_values, result_values
-from godnb.storage.recovery import EngineInfo, RecoveryReport
+from godnb.storage.recovery import EngineInfo, RecoveryRecord, RecoveryReport
 
 __all__ = ["Store", "duplicate_ids", "parse_status", "zero_counts"]
 
@@ -52,8 +52,10 @@ class Store(Plugin, ABC, kind="store"):
       ``job.durable`` is False and calling it raises a message that says how to make the
       job durable. Arguments of a task given by name are stored as JSON (so a tuple comes
       back as a list); a callable's arguments and results are JSON when they round-trip
-      through JSON unchanged, else pickled, so **a store file must be trusted like
-      code**. A result that can not be pickled comes back as a
+      through JSON unchanged, else pickled. **Reading never unpickles**: a pickled value
+      comes back as a :class:`~godnb.storage.codec.Pickled` stand-in (arguments as
+      ``[Pickled(...)]``), loaded only by an explicit ``load()`` (the engine does it for
+      a job it trusts and is about to run). A result that can not be pickled comes back as a
       :class:`~godnb.storage.codec.NotStored` that says why; a job whose arguments can not
       be pickled comes back non-durable, with the reason in its ``LostCallable``.
     * **Error notes.** An attempt interrupted by a dead process is recorded on the job
@@ -195,20 +197,30 @@ class Store(Plugin, ABC, kind="store"):
 
     @abstractmethod
     def recover(self, owner: str, is_dead: Callable[[EngineInfo], bool] | None = None,
-                now: datetime | None = None) -> RecoveryReport:
+                now: datetime | None = None, *, retry_interrupted: bool = False
+                ) -> RecoveryReport:
         """Take back the jobs of dead engines, in one transaction.
 
         A job that has not ended is recovered when its owner is unregistered or
         ``is_dead(info)`` (default :func:`~godnb.storage.recovery.engine_is_dead`: same
         host and the pid is gone, or no heartbeat for 60 s), or when it is running
-        with no owner; ``owner`` itself is never dead. Pending jobs become unowned
+        with no owner; ``owner`` itself is never dead. A job whose :class:`Result` is
+        stored already ends with that result's status (its engine died between writing
+        the result and the status): it is never run again. Pending jobs become unowned
         pending. Running jobs were *interrupted*: with attempts left
-        (``attempts < 1 + retries``) they become unowned pending (at-least-once) with an
-        ``"Interrupted"`` note, else failed with that error and a failed Result. A job
-        whose cancel was requested is cancelled. Dead engines are unregistered.
-        Non-durable jobs are re-queued like the others; the engine that claims them
-        decides whether their code can be restored.
+        (``attempts < 1 + retries``), or with ``retry_interrupted``, they become unowned
+        pending (at-least-once) with an ``"Interrupted"`` note, else failed with that
+        error and a failed Result. A job whose cancel was requested is cancelled. Dead
+        engines are unregistered. Non-durable jobs are re-queued like the others; the
+        engine that claims them decides whether their code can be restored. A recovery
+        that changed anything is remembered (see :meth:`recoveries`).
         """
+
+    def recoveries(self, limit: int = 10) -> list[RecoveryRecord]:
+        """The last ``limit`` non-empty recoveries, newest first (a store keeps the last
+        :data:`~godnb.storage.recovery.KEEP_RECOVERIES`); a store that keeps no history
+        returns ``[]``."""
+        return []
 
     # -- lifetime ---------------------------------------------------------------------
 

@@ -6,9 +6,12 @@ same two functions, :func:`job_from_row` and :func:`result_from_row`.
 
 Values that are not plain JSON (job arguments of a notebook callable, a result that is a
 DataFrame) are pickled, and the row records which (:data:`JSON`, :data:`PICKLE`, ...).
-Reading a store therefore unpickles whatever was written into it: **a store file must be
-trusted like code.** Timestamps are integer microseconds since the Unix epoch (UTC), exact
-and sortable.
+Unpickling runs whatever code the pickle names, so **reading never unpickles**: a pickled
+value comes back as a :class:`Pickled` stand-in that describes it. Only an explicit
+:meth:`Pickled.load` unpickles: the engine calls it for the arguments of a job it is about
+to run and trusts (its task is registered or allowed, see :mod:`godnb.core.tasks`), a user
+for a result they asked for. Timestamps are integer microseconds since the Unix epoch
+(UTC), exact and sortable.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from godnb.errors import UnknownTask
+from godnb.errors import StoreError, UnknownTask
 from godnb.models import ErrorInfo, Job, JobStatus, Progress, Result
 from godnb.models.job import JSON_SCALAR_TYPES as _SCALARS
 from godnb.models.job import task_reference
@@ -36,6 +39,7 @@ __all__ = [
     "UPDATE_COLUMNS",
     "LostCallable",
     "NotStored",
+    "Pickled",
     "decode_value",
     "encode_value",
     "from_us",
@@ -51,6 +55,7 @@ __all__ = [
     "result_from_row",
     "result_row",
     "result_values",
+    "stored_arguments",
     "to_us",
 ]
 
@@ -163,12 +168,70 @@ def _encode_durable(params: list[Any]) -> tuple[int, str | bytes | None]:
         return encode_value(params)
 
 
-def _load(kind: int, data: Any) -> Any:
+def _load(kind: int, data: Any, what: str) -> Any:
     if kind == JSON:
         return json.loads(data)
     if kind == PICKLE:
-        return pickle.loads(data)
+        return Pickled(bytes(data), what)
     return None
+
+
+class Pickled:
+    """A pickled value read from a store, not loaded: loading it runs code the pickle names.
+
+    What a read gives for a result or arguments that were stored pickled. ``repr`` and
+    ``str`` describe it without loading it; :meth:`load` unpickles it, so call it only
+    for a store you trust like code (the engine does so only for the arguments of a job
+    it is about to run and trusts).
+
+    Example:
+        >>> Pickled(b"\\x80\\x05K\\x01.", "result")
+        <pickled result, 5 bytes, not loaded>
+    """
+
+    __slots__ = ("data", "what")
+
+    def __init__(self, data: bytes, what: str = "value") -> None:
+        self.data = data
+        self.what = what
+
+    def load(self) -> Any:
+        """Unpickle the value (runs whatever the pickle names: trust the store first)."""
+        return pickle.loads(self.data)
+
+    def __repr__(self) -> str:
+        return f"<pickled {self.what}, {len(self.data)} bytes, not loaded>"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Pickled) and other.data == self.data
+
+    def __hash__(self) -> int:
+        return hash(self.data)
+
+
+def _pickled_arguments(payload: Mapping[str, Any]) -> Pickled | None:
+    """The stand-in a job read back holds for its pickled arguments, if it holds one."""
+    args = payload["args"]
+    if len(args) == 1 and type(args[0]) is Pickled and not payload["kwargs"]:
+        return args[0] if args[0].what == "arguments" else None
+    return None
+
+
+def stored_arguments(job: Job) -> tuple[list[Any], dict[str, Any]]:
+    """``(args, kwargs)`` of a job read from a store, unpickling them if they were pickled.
+
+    A job read back holds ``[Pickled(...)]`` as its arguments when they were stored
+    pickled: this loads them, which runs code the pickle names. Call it only for a job you
+    trust and are about to run. Raises whatever unpickling raises.
+    """
+    payload = job.payload
+    pickled = _pickled_arguments(payload)
+    if pickled is None:
+        return list(payload["args"]), dict(payload["kwargs"])
+    args, kwargs = pickled.load()
+    return list(args), dict(kwargs)
 
 
 class NotStored:
@@ -187,13 +250,14 @@ class NotStored:
         return hash(self.reason)
 
 
-def decode_value(kind: int, data: Any) -> Any:
-    """The value :func:`encode_value` wrote, or a :class:`NotStored` that says why not."""
+def decode_value(kind: int, data: Any, what: str = "value") -> Any:
+    """The value :func:`encode_value` wrote (a :class:`Pickled` stand-in when it was
+    pickled: nothing is unpickled here), or a :class:`NotStored` that says why not."""
     if kind == LOST:
         return NotStored(str(data))
     try:
-        return _load(kind, data)
-    except Exception as e:  # e.g. a pickled class that is no longer importable
+        return _load(kind, data, what)
+    except (ValueError, RecursionError) as e:  # JSON that does not parse, or too deep
         return NotStored(f"it could not be loaded ({type(e).__name__}: {e})")
 
 
@@ -307,6 +371,10 @@ def _params_values(payload: Mapping[str, Any], durable: bool) -> tuple[int, Any]
     args, kwargs = payload["args"], payload["kwargs"]
     if not (args or kwargs):
         return NONE, None
+    if type(args) is list and args and type(args[0]) is Pickled:
+        pickled = _pickled_arguments(payload)
+        if pickled is not None:  # a job read back and added again: the same bytes
+            return PICKLE, pickled.data
     if durable:
         return _encode_durable([args, kwargs])
     return encode_value([args, kwargs])
@@ -337,15 +405,43 @@ def _params(row: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any], str | No
         return [], {}, None
     if kind == LOST:
         return [], {}, str(data)
+    if kind == PICKLE:  # kept as it is until a trusted run loads it (stored_arguments)
+        pickled = [Pickled(bytes(data), "arguments")]
+        if row["durable"]:  # by name: JSON arguments only (validated at submit)
+            return pickled, {}, ("they were stored pickled, and a task given by name takes "
+                                 "JSON arguments: godnb did not write them, so they are "
+                                 "not loaded")
+        return pickled, {}, None
     try:
-        args, kwargs = _load(kind, data)
-    except Exception as e:
+        args, kwargs = _load(kind, data, "arguments")
+        return list(args), dict(kwargs), None
+    except (ValueError, TypeError, RecursionError) as e:
         return [], {}, f"they could not be loaded ({type(e).__name__}: {e})"
-    return list(args), dict(kwargs), None
 
 
 def job_from_row(row: Mapping[str, Any]) -> Job:
-    """Rebuild the :class:`Job` that :func:`job_row` stored."""
+    """Rebuild the :class:`Job` that :func:`job_row` stored.
+
+    Raises:
+        StoreError: the row does not describe a valid job (a damaged or tampered file).
+    """
+    try:
+        return _job_from_row(row)
+    except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as e:
+        raise _bad_row("job", row, e) from e
+
+
+def _bad_row(kind: str, row: Mapping[str, Any], error: BaseException) -> StoreError:
+    try:
+        job_id = repr(row["job_id"])
+    except (KeyError, IndexError):
+        job_id = "?"
+    return StoreError(f"the stored {kind} {job_id} is not valid ({type(error).__name__}: "
+                      f"{str(error).splitlines()[0] if str(error) else ''}); the store "
+                      f"file is damaged or was written by something else than godnb")
+
+
+def _job_from_row(row: Mapping[str, Any]) -> Job:
     args, kwargs, problem = _params(row)
     task: Any = row["task"]
     if problem or not row["durable"]:
@@ -426,10 +522,21 @@ def outcome_values(job_id: str, status: JobStatus, output: Any,
 
 
 def result_from_row(row: Mapping[str, Any]) -> Result:
-    """Rebuild the :class:`Result` that :func:`result_row` stored."""
+    """Rebuild the :class:`Result` that :func:`result_row` stored.
+
+    Raises:
+        StoreError: the row does not describe a valid result (a damaged or tampered file).
+    """
+    try:
+        return _result_from_row(row)
+    except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as e:
+        raise _bad_row("result", row, e) from e
+
+
+def _result_from_row(row: Mapping[str, Any]) -> Result:
     return Result(
         job_id=row["job_id"], status=row["status"],
-        output=decode_value(row["output_kind"], row["output"]),
+        output=decode_value(row["output_kind"], row["output"], "result"),
         errors=_errors(row["errors"]), execution_time=row["execution_time"],
         attempts=row["attempts"], cached=bool(row["cached"]),
         finished_at=from_us(row["finished_at"]),

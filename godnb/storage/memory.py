@@ -31,8 +31,10 @@ from godnb.storage.codec import (
 )
 from godnb.storage.recovery import (
     ACTIVE,
+    KEEP_RECOVERIES,
     Change,
     EngineInfo,
+    RecoveryRecord,
     RecoveryReport,
     cancel_change,
     dead_engines,
@@ -65,12 +67,14 @@ class RecordStore(Store):
         # stale when a job is claimed or ends; claim() drops those as it meets them.
         self._queues: dict[str, list[tuple[int, int, str]]] = {}
         self._flagged: set[str] = set()  # jobs with cancel_requested, for fast polling
+        self._recoveries: list[RecoveryRecord] = []  # oldest first
         self._seq = 0
         self._closed = False
 
     def _saved(self, jobs: Iterable[str] = (), results: Iterable[str] = (),
-               engines: bool = False) -> None:
-        """Rows changed (called under the lock); the memory store has nothing to do."""
+               engines: bool = False, recoveries: bool = False) -> None:
+        """Rows changed (called under the lock, once per call that changed anything, at
+        its end); the memory store has nothing to do."""
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -80,8 +84,10 @@ class RecordStore(Store):
             yield
 
     def _load(self, jobs: Iterable[Row], results: dict[str, Row],
-              engines: dict[str, EngineInfo]) -> None:
+              engines: dict[str, EngineInfo], recoveries: Iterable[RecoveryRecord] = ()
+              ) -> None:
         """Adopt rows read from disk."""
+        self._recoveries = list(recoveries)
         for row in sorted(jobs, key=lambda r: r["seq"]):
             self._jobs[row["job_id"]] = row
             self._enqueue(row)
@@ -105,7 +111,9 @@ class RecordStore(Store):
             heapq.heappop(queue)
         return None
 
-    def _apply(self, changes: Sequence[Change]) -> None:
+    def _apply(self, changes: Sequence[Change]) -> list[str]:
+        """Apply ``changes``; returns the ids of the results stored. The caller reports
+        them with the changed jobs in its one :meth:`_saved` call."""
         stored = []
         for change in changes:
             row = self._jobs[change.job_id]
@@ -116,7 +124,7 @@ class RecordStore(Store):
             if change.result is not None and change.job_id not in self._results:
                 self._results[change.job_id] = change.result
                 stored.append(change.job_id)
-        self._saved(jobs=[c.job_id for c in changes], results=stored)
+        return stored
 
     # -- jobs and results ------------------------------------------------------------
 
@@ -228,7 +236,8 @@ class RecordStore(Store):
             rows = [self._jobs.get(i) for i in dict.fromkeys(job_ids)]
             changes = [release_change(r, now) for r in rows
                        if r is not None and r["owner"] == owner and r["status"] in ACTIVE]
-            self._apply(changes)
+            stored = self._apply(changes)
+            self._saved(jobs=[c.job_id for c in changes], results=stored)
         return len(changes)
 
     def request_cancel(self, job_id: str, now: datetime | None = None) -> JobStatus | None:
@@ -240,7 +249,8 @@ class RecordStore(Store):
             if status.is_terminal:
                 return status
             if status is JobStatus.PENDING and row["owner"] is None:
-                self._apply([cancel_change(row, now or utcnow())])
+                self._saved(jobs=[job_id],
+                            results=self._apply([cancel_change(row, now or utcnow())]))
                 return JobStatus.CANCELLED
             row["cancel_requested"] = 1
             self._flagged.add(job_id)
@@ -293,19 +303,31 @@ class RecordStore(Store):
             return sorted(self._engines.values(), key=lambda e: (e.started_at, e.owner))
 
     def recover(self, owner: str, is_dead: Callable[[EngineInfo], bool] | None = None,
-                now: datetime | None = None) -> RecoveryReport:
+                now: datetime | None = None, *, retry_interrupted: bool = False
+                ) -> RecoveryReport:
         now = now or utcnow()
         is_dead = is_dead or partial(engine_is_dead, now=now)
         with self._locked():
             dead = dead_engines(self._engines, owner, is_dead)
             rows = [r for r in self._jobs.values() if r["status"] in ACTIVE]
-            changes, report = plan_recovery(rows, self._engines, owner, dead, now)
-            self._apply(changes)
+            results = self._results
+            ended = {r["job_id"]: results[r["job_id"]]["status"] for r in rows
+                     if r["job_id"] in results}
+            changes, report = plan_recovery(rows, self._engines, owner, dead, now,
+                                            retry_interrupted=retry_interrupted, ended=ended)
+            stored = self._apply(changes)
             for gone in dead:
                 del self._engines[gone]
-            if dead:
-                self._saved(engines=True)
+            if report:
+                self._recoveries.append(RecoveryRecord.of(report, owner, dead, now))
+                del self._recoveries[:-KEEP_RECOVERIES]
+            self._saved(jobs=[c.job_id for c in changes], results=stored,
+                        engines=bool(dead), recoveries=bool(report))
         return report
+
+    def recoveries(self, limit: int = 10) -> list[RecoveryRecord]:
+        with self._locked():
+            return self._recoveries[::-1][:limit]
 
     def close(self) -> None:
         with self._lock:

@@ -19,9 +19,11 @@ from godnb.storage.codec import note_json, result_row, to_us
 
 __all__ = [
     "ACTIVE",
+    "KEEP_RECOVERIES",
     "STALE_AFTER",
     "Change",
     "EngineInfo",
+    "RecoveryRecord",
     "RecoveryReport",
     "cancel_change",
     "dead_engines",
@@ -34,6 +36,8 @@ __all__ = [
 STALE_AFTER = 60.0
 #: Status values of jobs that have not ended.
 ACTIVE = (JobStatus.PENDING.value, JobStatus.RUNNING.value)
+#: How many :class:`RecoveryRecord` a store keeps (the oldest go first).
+KEEP_RECOVERIES = 100
 
 
 @dataclass(frozen=True)
@@ -51,22 +55,56 @@ class EngineInfo:
 class RecoveryReport:
     """What :meth:`Store.recover` did.
 
-    ``requeued``: jobs given back as unowned pending (``interrupted`` of them were running);
-    ``failed``: interrupted jobs with no retries left; ``cancelled``: jobs whose cancel was
-    requested before their engine died.
+    ``requeued``: jobs given back as unowned pending (``interrupted`` of them, with those
+    in ``failed``, were running); ``failed``: interrupted jobs with no retries left;
+    ``cancelled``: jobs whose cancel was requested before their engine died;
+    ``completed``: jobs left active whose result was stored already (the engine died
+    between writing the result and the status), ended from that result, not run again.
     """
 
     requeued: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     interrupted: int = 0
     cancelled: list[str] = field(default_factory=list)
+    completed: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.requeued or self.failed or self.cancelled)
+        return bool(self.requeued or self.failed or self.cancelled or self.completed)
 
     def __str__(self) -> str:
+        done = f", completed {len(self.completed)} from their stored result" \
+            if self.completed else ""
         return (f"recovered {len(self.requeued)} job(s) ({self.interrupted} interrupted), "
-                f"failed {len(self.failed)}, cancelled {len(self.cancelled)}")
+                f"failed {len(self.failed)}, cancelled {len(self.cancelled)}{done}")
+
+
+@dataclass(frozen=True)
+class RecoveryRecord:
+    """One non-empty :meth:`Store.recover` as the store remembers it (``godnb status``).
+
+    ``owner`` is the engine that recovered, ``dead`` the engines it found dead; the
+    counts are those of its :class:`RecoveryReport`.
+    """
+
+    at: datetime
+    owner: str
+    dead: tuple[str, ...]
+    requeued: int
+    interrupted: int
+    failed: int
+    cancelled: int
+    completed: int
+
+    @classmethod
+    def of(cls, report: RecoveryReport, owner: str, dead: Iterable[str], at: datetime
+           ) -> RecoveryRecord:
+        return cls(at, owner, tuple(sorted(dead)), len(report.requeued), report.interrupted,
+                   len(report.failed), len(report.cancelled), len(report.completed))
+
+    def __str__(self) -> str:
+        done = f", {self.completed} completed from their result" if self.completed else ""
+        return (f"{self.requeued} re-queued ({self.interrupted} interrupted), "
+                f"{self.failed} failed, {self.cancelled} cancelled{done}")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -134,11 +172,14 @@ def release_change(row: Mapping[str, Any], now: datetime) -> Change:
     return _change(row, now, status=JobStatus.PENDING.value, owner=None)
 
 
-def _interrupted(row: Mapping[str, Any], who: str, now: datetime) -> Change:
+def _interrupted(row: Mapping[str, Any], who: str, now: datetime, retry_all: bool
+                 ) -> Change:
     attempt = row["attempts"]
     allowed = 1 + row["retries"]
-    retry = attempt < allowed
-    then = "it was re-queued to run again" if retry else "it has no retries left"
+    retry = attempt < allowed or retry_all
+    then = "it was re-queued to run again" if attempt < allowed else \
+        "it was re-queued to run again (retry_interrupted=True)" if retry else \
+        "it has no retries left"
     note = ErrorInfo(
         type="Interrupted", attempt=attempt, at=now,
         message=f"the process running this job died ({who}) during attempt {attempt} of "
@@ -172,16 +213,22 @@ def dead_engines(engines: Mapping[str, EngineInfo], owner: str,
 
 def plan_recovery(
     rows: Iterable[Mapping[str, Any]], engines: Mapping[str, EngineInfo], owner: str,
-    dead: set[str], now: datetime,
+    dead: set[str], now: datetime, *, retry_interrupted: bool = False,
+    ended: Mapping[str, str] | None = None,
 ) -> tuple[list[Change], RecoveryReport]:
     """Decide what happens to each active job row whose engine is gone.
 
     ``dead`` is from :func:`dead_engines`; rows of ``owner`` and of live engines are
-    left alone, so a store may pass every active row or only the likely ones.
+    left alone, so a store may pass every active row or only the likely ones. ``ended``
+    maps the ids of those rows that have a stored result to that result's status: such
+    a job finished (its status write was lost), so it ends with that status and is never
+    run again. ``retry_interrupted`` re-queues interrupted jobs that have no retries
+    left instead of failing them (for idempotent work).
     """
     changes: list[Change] = []
     report = RecoveryReport()
     interrupted = 0
+    ended = ended or {}
     for row in rows:
         held_by = row["owner"]
         if held_by == owner or (held_by in engines and held_by not in dead):
@@ -189,17 +236,21 @@ def plan_recovery(
         running = row["status"] == JobStatus.RUNNING.value
         if held_by is None and not running:
             continue  # already claimable: nothing to recover
-        if row["cancel_requested"]:
+        if row["job_id"] in ended:
+            change = _change(row, now, status=ended[row["job_id"]], cancel_requested=0)
+            report.completed.append(change.job_id)
+        elif row["cancel_requested"]:
             change = cancel_change(row, now)
             report.cancelled.append(change.job_id)
         elif running:
             interrupted += 1
-            change = _interrupted(row, _who(held_by, engines), now)
+            change = _interrupted(row, _who(held_by, engines), now, retry_interrupted)
             done = report.failed if change.result else report.requeued
             done.append(change.job_id)
         else:
             change = _change(row, now, owner=None)
             report.requeued.append(change.job_id)
         changes.append(change)
-    report = RecoveryReport(report.requeued, report.failed, interrupted, report.cancelled)
+    report = RecoveryReport(report.requeued, report.failed, interrupted, report.cancelled,
+                            report.completed)
     return changes, report

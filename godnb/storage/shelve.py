@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dbm
+import io
 import os
 import pickle
 import shelve
@@ -11,8 +12,9 @@ from dataclasses import astuple
 from typing import Any
 
 from godnb.errors import StoreError
+from godnb.storage.dumbfile import DumbFile
 from godnb.storage.memory import RecordStore
-from godnb.storage.recovery import EngineInfo
+from godnb.storage.recovery import EngineInfo, RecoveryRecord
 
 try:
     import fcntl
@@ -23,9 +25,6 @@ __all__ = ["ShelveStore"]
 
 _FORMAT = "godnb-shelve"
 _VERSION = 1
-# Files a dbm database may use for `path`, by backend (gdbm: path; ndbm: .db/.pag/.dir;
-# dbm.dumb: .dat/.dir/.bak).
-_SUFFIXES = ("", ".db", ".pag", ".dat", ".dir", ".bak")
 
 
 class ShelveStore(RecordStore, name="shelve"):
@@ -38,17 +37,24 @@ class ShelveStore(RecordStore, name="shelve"):
       :class:`~godnb.errors.StoreError` where :mod:`fcntl` exists. To share jobs between
       a kernel, the CLI and workers use :class:`~godnb.storage.sqlite.SQLiteStore`.
       Claims are atomic because they happen under this object's lock.
-    * **Backend.** :mod:`dbm` picks gdbm or ndbm when Python has them, else falls back to
-      :mod:`dbm.dumb`, which is slow (it opens the data file for every read and write,
-      reads every row at open) and large (space of rewritten rows is never reclaimed,
-      so the ``.dat`` file only grows). Expect thousands, not millions, of jobs.
-    * **Durability.** Each call writes its rows before it returns, so they survive a
-      process crash; dumb's index of a row that outgrew its block is only rewritten by
-      :meth:`flush` or :meth:`close`, so a crash can lose such a late state change
-      (at-least-once, as in the spec). Nothing is fsynced.
-    * **Trust.** Rows are pickled: open only store files you trust like code.
+    * **Format.** A new store is written in :mod:`dbm.dumb`'s format (``path.dat``,
+      ``path.dir``) by :class:`~godnb.storage.dumbfile.DumbFile`, which only appends, so
+      that a crash can not tear it; any Python reads it with :mod:`dbm.dumb`. Every
+      change adds a row (at least one 512-byte block) and space is never reclaimed, so
+      the ``.dat`` file only grows, and opening reads every row: expect thousands, not
+      millions, of jobs. A gdbm or ndbm file made elsewhere is opened with :mod:`dbm`.
+    * **Durability.** Every call that changes anything (an add, a write-behind batch, a
+      claim, a cancel, a recovery) is written, all or nothing, before it returns, so a
+      ``kill -9`` right after loses none of it. Nothing is fsynced: a power cut can lose
+      the last calls. A gdbm or ndbm file is synced after each call, and those libraries
+      do not promise all-or-nothing writes.
+    * **Trust.** :mod:`shelve` pickles every row, but this store reads them with an
+      unpickler that builds only plain data (and datetimes), never code: a tampered file
+      fails to open (:class:`~godnb.errors.StoreError`) rather than run anything. Pickled
+      arguments and results inside rows stay bytes until asked for, as in every store.
 
-    Files are created with mode 0600.
+    Files are created with mode 0600. A store whose files can not be written raises
+    :class:`~godnb.errors.StoreError` naming the file and the fix.
 
     Example:
         >>> with ShelveStore(tmp_path / "jobs") as store:  # doctest: +SKIP
@@ -61,6 +67,7 @@ class ShelveStore(RecordStore, name="shelve"):
         if os.path.isdir(self.path):
             raise StoreError(f"shelve store {self.path!r} is a directory; pass a file path "
                              f"such as {os.path.join(self.path, 'godnb.shelf')!r}")
+        new_lock = not os.path.lexists(self.path + ".lock")
         self._lock_fd = _lock_file(self.path)
         try:
             self._shelf = _open_shelf(self.path)
@@ -70,6 +77,8 @@ class ShelveStore(RecordStore, name="shelve"):
                 self._shelf.close()
                 raise
         except BaseException:
+            if new_lock and self._lock_fd is not None:  # ours, and held: leave no stray
+                os.remove(self.path + ".lock")
             _unlock(self._lock_fd)
             raise
 
@@ -90,16 +99,18 @@ class ShelveStore(RecordStore, name="shelve"):
             jobs = [shelf[k] for k in keys if k.startswith("job:")]
             results = {k[7:]: shelf[k] for k in keys if k.startswith("result:")}
             engines = {o: EngineInfo(*t) for o, t in shelf.get("engines", {}).items()}
+            recoveries = [RecoveryRecord(*t) for t in shelf.get("recoveries", [])]
         except StoreError:
             raise
         except Exception as e:  # unpickling garbage raises nearly anything
             raise StoreError(
                 f"shelve store {self.path!r} is corrupt ({type(e).__name__}: {e}); it was "
                 f"left untouched. Move its files aside or pass another path") from e
-        self._load(jobs, results, engines)
+        self._load(jobs, results, engines, recoveries)
+        self._commit()
 
     def _saved(self, jobs: Iterable[str] = (), results: Iterable[str] = (),
-               engines: bool = False) -> None:
+               engines: bool = False, recoveries: bool = False) -> None:
         shelf = self._shelf
         for job_id in jobs:
             shelf[f"job:{job_id}"] = self._jobs[job_id]
@@ -107,6 +118,19 @@ class ShelveStore(RecordStore, name="shelve"):
             shelf[f"result:{job_id}"] = self._results[job_id]
         if engines:
             shelf["engines"] = {o: astuple(info) for o, info in self._engines.items()}
+        if recoveries:
+            shelf["recoveries"] = [astuple(r) for r in self._recoveries]
+        self._commit()
+
+    def _commit(self) -> None:
+        """Write what this call changed before it returns (see Durability above)."""
+        try:
+            self._shelf.sync()
+        except StoreError:
+            raise
+        except Exception as e:  # dbm.error from a gdbm or ndbm file
+            raise StoreError(f"shelve store {self.path!r}: could not write its changes "
+                             f"({type(e).__name__}: {e})") from e
 
     def flush(self) -> None:
         with self._locked():
@@ -154,17 +178,55 @@ def _unlock(fd: int | None) -> None:
 
 
 def _open_shelf(path: str) -> shelve.Shelf[Any]:
-    if dbm.whichdb(path) == "":
+    kind = dbm.whichdb(path)
+    if kind == "":
         raise StoreError(f"{path!r} exists but is not a dbm database, so it can not be a "
                          f"shelve store; it was left untouched. Pass another path")
-    existed = {p for p in (path + s for s in _SUFFIXES) if os.path.exists(p)}
+    if kind in (None, "dbm.dumb"):  # new stores too: the one crash-safe format here
+        return _RowShelf(DumbFile(path),  # type: ignore[arg-type]
+                         protocol=pickle.HIGHEST_PROTOCOL)
     try:
-        db = dbm.open(path, "c", 0o600)  # noqa: SIM115 - the store closes it in close()
-    except Exception as e:  # dbm.error, or a dumb index that does not parse
+        db = dbm.open(path, "w")  # noqa: SIM115 - the store closes it in close()
+    except PermissionError as e:
+        raise StoreError(f"shelve store {path!r} is read-only ({e.strerror}); a store "
+                         f"writes every state change: make its files writable, or copy "
+                         f"it to a writable path and open that") from e
+    except Exception as e:  # dbm.error, or a module this Python lacks
         raise StoreError(f"can not open shelve store {path!r} ({type(e).__name__}: {e}); "
                          f"it was left untouched. Move its files aside or pass another "
                          f"path") from e
-    for created in (path + s for s in _SUFFIXES):
-        if created not in existed and os.path.exists(created):
-            os.chmod(created, 0o600)
-    return shelve.Shelf(db, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[arg-type]
+    return _RowShelf(db, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[arg-type]
+
+
+class _RowUnpickler(pickle.Unpickler):
+    """Unpickles rows: dicts, lists, tuples, strings, numbers, bytes and datetimes only.
+
+    A shelve file is a pickle per key, and unpickling runs whatever a pickle names; rows
+    never name anything but these, so any other global means the file was tampered with.
+    """
+
+    _ALLOWED = frozenset({("datetime", "datetime"), ("datetime", "timezone"),
+                          ("datetime", "timedelta")})
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"a row names {module}.{name}, which a godnb shelve "
+                                     f"store never writes; the file was not written by "
+                                     f"godnb or was tampered with")
+
+
+class _RowShelf(shelve.Shelf):  # type: ignore[type-arg]
+    """A :class:`shelve.Shelf` that reads rows with :class:`_RowUnpickler`."""
+
+    def __getitem__(self, key: str) -> Any:
+        state = self.__dict__  # Shelf's own attributes (typeshed does not declare them)
+        try:
+            return state["cache"][key]
+        except KeyError:
+            pass
+        data = state["dict"][key.encode(state["keyencoding"])]
+        value = _RowUnpickler(io.BytesIO(data)).load()
+        if state["writeback"]:
+            state["cache"][key] = value
+        return value

@@ -2,10 +2,12 @@
 
 * :class:`SQLiteStore` - one SQLite file in WAL mode, shared by many engines and
   processes; what ``Engine(store="jobs.db")`` uses.
-* :class:`ShelveStore` - a :mod:`shelve` file for one process.
+* :class:`ShelveStore` - a :mod:`shelve` file for one process; what it acknowledges
+  survives ``kill -9`` (see :mod:`godnb.storage.dumbfile`).
 * :class:`MemoryStore` - in memory, for tests and engines that need no durability.
 
-Stores unpickle what was written into them: trust a store file like code.
+Reading a store never unpickles anything: a pickled argument or result comes back as a
+:class:`~godnb.storage.codec.Pickled` stand-in, loaded only on request.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import os
 
 from godnb.storage.base import Store
-from godnb.storage.codec import LostCallable, NotStored
+from godnb.storage.codec import LostCallable, NotStored, Pickled
 from godnb.storage.memory import MemoryStore
 from godnb.storage.recovery import STALE_AFTER, EngineInfo, RecoveryReport, engine_is_dead
 from godnb.storage.shelve import ShelveStore
@@ -25,6 +27,7 @@ __all__ = [
     "LostCallable",
     "MemoryStore",
     "NotStored",
+    "Pickled",
     "RecoveryReport",
     "SQLiteStore",
     "ShelveStore",

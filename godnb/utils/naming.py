@@ -6,13 +6,15 @@ Example:
     'max'
     >>> callable_name("mypkg.jobs:resize")
     'mypkg.jobs:resize'
+    >>> callable_repr(callable_repr)
+    "'callable_repr'"
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["callable_name", "unwrap_partial"]
+__all__ = ["callable_name", "callable_repr", "unwrap_partial"]
 
 
 def unwrap_partial(fn: Any) -> Any:
@@ -29,3 +31,9 @@ def callable_name(fn: Any) -> str:
         return fn
     fn = unwrap_partial(fn)
     return getattr(fn, "__name__", None) or type(fn).__name__
+
+
+def callable_repr(fn: Any) -> str:
+    """How an error message quotes a callable: its ``__qualname__`` in quotes
+    (``'Model.predict'``, ``'main.<locals>.f'``), else the object's repr (a partial)."""
+    return repr(getattr(fn, "__qualname__", fn))

@@ -3,6 +3,8 @@
 :class:`ProfileCollector` is cheap to feed (the engine calls :meth:`~ProfileCollector.record`
 on its hot path) and sorts only when a :class:`ProfileTable` is asked for. The formatters
 are pure functions of a table, so the notebook widgets and the CLI render the same text.
+They draw with :mod:`godnb.utils.tables` and write numbers with :mod:`godnb.utils.formatting`,
+as every table godnb prints does (the pipeline's too).
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from godnb.utils.formatting import format_count, format_duration, format_time
+from godnb.utils.frames import make_frame
 from godnb.utils.tables import Column, html_table, text_table
 from godnb.utils.timing import DEFAULT_RESERVOIR, check_reservoir, percentile_of
 
@@ -80,11 +84,33 @@ class ProfileTable(BaseModel):
         """The table as an HTML ``<table>`` (see :func:`format_profile_html`)."""
         return format_profile_html(self)
 
+    def to_pandas(self) -> Any:
+        """The rows as a :class:`pandas.DataFrame`, one per task, in this table's order.
+
+        Columns are :class:`TaskProfile`'s fields: ``task`` (string), the counts (int64),
+        ``mean``, ``p50``, ``p95`` and ``total_time`` in seconds (float64, NaN when no run
+        was timed); ``df.attrs["generated_at"]`` is the table's time. Needs pandas
+        (``pip install "godnb[pandas]"``).
+
+        Example:
+            >>> eng.profile().to_pandas().set_index("task")["p95"]   # doctest: +SKIP
+        """
+        columns = [(name, _DTYPES.get(name, "int64")) for name in TaskProfile.model_fields]
+        df = make_frame("ProfileTable.to_pandas()", columns,
+                        (tuple(getattr(row, name) for name, _ in columns)
+                         for row in self.rows))
+        df.attrs["generated_at"] = self.generated_at
+        return df
+
     def __str__(self) -> str:
         return format_profile_text(self)
 
     def _repr_html_(self) -> str:
         return format_profile_html(self)
+
+
+_DTYPES = {"task": "string", "mean": "float64", "p50": "float64", "p95": "float64",
+           "total_time": "float64"}
 
 
 _COLUMNS = (

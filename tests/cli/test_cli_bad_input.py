@@ -64,9 +64,14 @@ def test_submit_refuses_bad_input_and_writes_nothing(tmp_path: Path, args: list[
     assert not db.exists(), "bad input must not create the database"
 
 
-def test_a_plain_unknown_name_is_accepted_without_imports(tmp_path: Path) -> None:
-    # A registered name is only known where its module was imported: a worker may know it.
-    code, out, err = cli("submit", "somewhere.registered", "--db", tmp_path / "j.db")
+def test_an_unknown_name_is_queued_only_with_defer(tmp_path: Path) -> None:
+    # A registered name is only known where its module was imported: a worker may know it,
+    # but the submitter has to say so (issue 17: `godnb submit no.such.task` exited 0).
+    db = tmp_path / "j.db"
+    assert_refused(*cli("submit", "somewhere.registered", "--db", db), "unknown task",
+                   "'somewhere.registered'", "--defer")
+    assert not db.exists()
+    code, out, err = cli("submit", "somewhere.registered", "--db", db, "--defer")
     assert code == 0, err
     assert len(out.strip()) == 16
 

@@ -46,7 +46,7 @@ def test_submit_worker_status_result(tmp_path: Path) -> None:
     kw = submit(db, "cli.add", "--kwargs", '{"a": 1, "b": 0.5}')
     bad = submit(db, "cli.fail", "--args", '["no id field"]', "--retries", "1")
     assert inproc("list", "--db", db, "--status", "pending").count("pending") == 4
-    with worker(db, tmp_path / "w.log", "--until-done") as w:
+    with worker(db, tmp_path / "w.log", "--until-done", "--allow", "math") as w:
         assert w.wait(60) == 0
         events = w.events()
     assert {"worker started", "job claimed", "job started", "job finished",
@@ -179,3 +179,25 @@ def test_console_script_and_env_db(tmp_path: Path) -> None:
                           env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert row(tmp_path / "env.db", proc.stdout.strip())["status"] == "pending"
+
+
+def test_status_shows_what_a_worker_recovered(tmp_path: Path) -> None:
+    """Jobs of an engine that died: the worker recovers and runs them, and ``godnb status``
+    says so (issue 17: ``eng.recovery`` shown by the CLI)."""
+    db = tmp_path / "jobs.db"
+    with SQLiteStore(db) as store:
+        store.register_engine("engine-that-died", pid=2**22 + 7, host="elsewhere")
+        jobs = [Job(payload={"task": "cli.add", "args": [i, 1]}, retries=1) for i in range(3)]
+        store.add(jobs, owner="engine-that-died")
+        jobs[0].start_attempt()
+        store.update([jobs[0]])
+        store.unregister_engine("engine-that-died")  # gone without a word
+    with worker(db, tmp_path / "w.log", "--until-done") as w:
+        assert w.wait(60) == 0
+    text = inproc("status", "--db", db)
+    assert "recovered  1 time(s), latest first" in text
+    assert "3 re-queued (1 interrupted), 0 failed, 0 cancelled" in text
+    data = json.loads(inproc("status", "--db", db, "--json"))
+    [rec] = data["recoveries"]
+    assert (rec["requeued"], rec["interrupted"], rec["failed"]) == (3, 1, 0)
+    assert data["counts"]["completed"] == 3

@@ -24,7 +24,7 @@ from godnb.api.cli_format import (
 from godnb.api.monitor import LiveView, take_snapshot, watch
 from godnb.models import ErrorInfo, Job, JobStatus, Progress, Result
 from godnb.storage import MemoryStore
-from godnb.storage.recovery import EngineInfo
+from godnb.storage.recovery import EngineInfo, RecoveryRecord
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 COUNTS = {"pending": 120, "running": 3, "completed": 300, "failed": 2, "cancelled": 1}
@@ -88,6 +88,19 @@ def test_format_status_lists_counts_and_engines() -> None:
         "jobs     426: pending 120  running 3  completed 300  failed 2  cancelled 1",
         "engines  1",
         "  host-1-ab  pid 4242 on host  up 3m00s  seen 1.0s ago",
+    ]
+
+
+def test_format_status_shows_the_latest_recoveries() -> None:
+    records = [RecoveryRecord(NOW - timedelta(seconds=12), "host-1-ab", ("host-1-cd",), 40,
+                              2, 1, 0, 3),
+               RecoveryRecord(NOW - timedelta(minutes=5), "host-1-ab", (), 1, 1, 0, 0, 0)]
+    text = format_status(COUNTS, [], "./godnb.db", NOW, records)
+    assert text.splitlines()[3:] == [
+        "recovered  2 time(s), latest first",
+        "  12s ago by host-1-ab: 40 re-queued (2 interrupted), 1 failed, 0 cancelled, 3 "
+        "completed from their result; engines gone: host-1-cd",
+        "  5m00s ago by host-1-ab: 1 re-queued (1 interrupted), 0 failed, 0 cancelled",
     ]
 
 

@@ -87,5 +87,5 @@ def test_cli_report_bad_input(tmp_path: Path) -> None:
     code, _, err = cli("report", "--db", db, tmp_path / "no" / "dir" / "r.html")
     assert code == 2 and "can not write" in err
     code, _, err = cli("report", "--db", db, tmp_path / "r.html", "--limit", "0")
-    assert code == 2 and "--limit must be >= 1" in err
+    assert code == 2 and "--limit must be between 1 and" in err
     assert not (tmp_path / "r.html").exists()

@@ -73,3 +73,19 @@ def raise_system_exit() -> None:
 
 def value_of(obj: Any) -> Any:
     return obj.value
+
+
+def spawn_grandchild_then_sleep(pid_file: str, seconds: float) -> None:
+    """Start ``sleep 60`` (a grandchild of the engine), record its pid, then sleep."""
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "60"])
+    with open(pid_file, "w") as f:
+        f.write(str(child.pid))
+    time.sleep(seconds)
+
+
+def record_pid_then_sleep(pid_dir: str, seconds: float) -> None:
+    with open(os.path.join(pid_dir, str(os.getpid())), "w") as f:
+        f.write("x")
+    time.sleep(seconds)

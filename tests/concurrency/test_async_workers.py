@@ -4,12 +4,14 @@ one job never reaches the next job on the same worker."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 import godnb as god
 from godnb import Engine, JobStatus
 from godnb.execution.context import current_job_id
+from tests.waiting import wait_until_async
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -49,8 +51,7 @@ def test_cancel_does_not_reach_the_next_job_of_the_worker() -> None:
         async with Engine(async_limit=1) as eng:
             slow = eng.submit(nap, 30, backend="async")
             after = eng.submit(nap, 0.01, "next", backend="async")
-            while slow.status is not JobStatus.RUNNING:
-                await asyncio.sleep(0.001)
+            await wait_until_async(lambda: slow.status is JobStatus.RUNNING, 30, "slow to run")
             assert slow.cancel()
             assert await after == "next"
             assert slow.status is JobStatus.CANCELLED
@@ -66,8 +67,7 @@ def test_after_a_cancel_the_next_job_can_use_asyncio_timeout() -> None:
         async with Engine(async_limit=1) as eng:
             slow = eng.submit(nap, 30)
             after = eng.submit(with_asyncio_timeout)
-            while slow.status is not JobStatus.RUNNING:
-                await asyncio.sleep(0.001)
+            await wait_until_async(lambda: slow.status is JobStatus.RUNNING, 30, "slow to run")
             slow.cancel()
             assert await after == ("timed out", 0)
 
@@ -122,8 +122,7 @@ def test_a_job_that_swallows_its_cancel_stays_cancelled() -> None:
         async with Engine(async_limit=1) as eng:
             h = eng.submit(stubborn, "ignored")
             after = eng.submit(nap, 0, "next")
-            while h.status is not JobStatus.RUNNING:
-                await asyncio.sleep(0.001)
+            await wait_until_async(lambda: h.status is JobStatus.RUNNING, 30, "the job to run")
             h.cancel()
             assert await after == "next"  # the worker is not left cancelled
             assert h.status is JobStatus.CANCELLED
@@ -229,10 +228,8 @@ def test_shutdown_without_wait_cancels_the_running_and_the_queued() -> None:
     async def main() -> None:
         eng = Engine(async_limit=2)
         group = eng.map(nap, [30] * 5)
-        while group.counts()["running"] < 2:
-            await asyncio.sleep(0.001)
+        await wait_until_async(lambda: group.counts()["running"] >= 2, 30, "two jobs to run")
         eng.shutdown(wait=False)
-        await asyncio.sleep(0.05)
         assert group.counts()["cancelled"] == 5
 
     asyncio.run(main())
@@ -251,3 +248,84 @@ def test_job_context_is_the_current_job_in_each_job() -> None:
             assert all(h.progress.done == h.progress.total for h in handles)
 
     asyncio.run(main())
+
+
+async def until(predicate: Any, timeout: float = 10.0) -> None:
+    """Poll ``predicate`` on the loop, failing after ``timeout`` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+class Deaf:
+    """Async jobs that swallow every cancel and keep awaiting until released."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.swallowed = 0
+
+    async def run(self) -> str:
+        while not self.release.is_set():
+            try:
+                await self.release.wait()
+            except asyncio.CancelledError:
+                self.swallowed += 1  # and keep waiting
+        return "released"
+
+
+def test_jobs_ignoring_their_cancel_do_not_jam_the_pool() -> None:
+    """Issue 17 case 3: async_limit=2, two jobs that swallow CancelledError time out; after
+    the grace their workers are abandoned and replaced, so a quick job still runs."""
+    async def main() -> None:
+        from godnb.concurrency.async_tasks import AsyncExecutor
+
+        deaf = Deaf()
+        executor = AsyncExecutor(2, cancel_grace=0.1)
+        async with Engine(executors={"async": executor}) as eng:
+            try:
+                stuck = [eng.submit(deaf.run, timeout=0.2) for _ in range(2)]
+                while not all(h.status is JobStatus.RUNNING for h in stuck):
+                    await asyncio.sleep(0.001)
+                quick = eng.submit(nap, 0, "quick")  # both workers are taken
+                for h in stuck:
+                    with pytest.raises(god.JobTimeout):
+                        await h
+                assert await asyncio.wait_for(quick, 10) == "quick"
+                await until(lambda: len(executor._abandoned) == 2)
+                assert deaf.swallowed >= 2  # they really ignored it
+                assert executor.info().busy == 0
+                after = eng.map(nap, [0.0] * 4, range(4))  # the pool keeps its size
+                assert await asyncio.wait_for(after, 10) == [0, 1, 2, 3]
+            finally:
+                deaf.release.set()
+            # the abandoned workers exit once their job returns
+            await until(lambda: not executor._abandoned)
+            assert [h.status for h in stuck] == [JobStatus.FAILED] * 2
+
+    asyncio.run(main())
+
+
+def test_a_job_that_ends_within_the_grace_keeps_its_worker() -> None:
+    async def main() -> None:
+        from godnb.concurrency.async_tasks import AsyncExecutor
+
+        executor = AsyncExecutor(1, cancel_grace=30)
+        async with Engine(executors={"async": executor}) as eng:
+            h = eng.submit(stubborn, "late")  # swallows once, then returns on its own
+            while h.status is not JobStatus.RUNNING:
+                await asyncio.sleep(0.001)
+            h.cancel()
+            assert await eng.submit(nap, 0, "next") == "next"
+            assert not executor._abandoned and len(executor._workers) == 1
+
+    asyncio.run(main())
+
+
+def test_cancel_grace_is_checked() -> None:
+    from godnb.concurrency.async_tasks import AsyncExecutor
+
+    for bad in (-1, float("nan"), float("inf"), "1", True):
+        with pytest.raises(ValueError, match="cancel_grace"):
+            AsyncExecutor(2, cancel_grace=bad)  # type: ignore[arg-type]
+    assert AsyncExecutor(2).cancel_grace == AsyncExecutor.cancel_grace == 1.0

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 import types
 from collections import deque
 from concurrent.futures import CancelledError
@@ -17,10 +16,12 @@ import pytest
 
 from godnb.concurrency.process_pool import ProcessPool, StandaloneHost
 from godnb.concurrency.processes import ProcessExecutor
-from godnb.core.executor import Run, create_executor
+from godnb.core.executor import create_executor
 from godnb.errors import JobCancelled, WorkerDied
+from godnb.execution.executor import Run
 from godnb.execution.remote import RemoteTraceback
 from tests.concurrency import proc_tasks
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -389,8 +390,7 @@ def test_pool_cancel_kills_a_running_call_and_keeps_serving():
         running = pool.submit(proc_tasks.started_then_sleep, 60)
         pending = pool.submit(proc_tasks.add, 1, 1)
         assert pool.cancel(pending) and pending.cancelled()
-        while pool.info().busy == 0:
-            time.sleep(0.01)
+        wait_until(lambda: pool.info().busy, 30, "the call to start")
         assert pool.cancel(running)
         with pytest.raises(JobCancelled, match="cancelled while running"):
             running.result()
@@ -411,8 +411,7 @@ def test_pool_shutdown_without_wait_cancels_pending_and_kills_running():
     pool = ProcessPool(workers=1)
     running = pool.submit(proc_tasks.started_then_sleep, 60)
     pending = pool.submit(proc_tasks.add, 1, 1)
-    while pool.info().busy == 0:
-        time.sleep(0.01)
+    wait_until(lambda: pool.info().busy, 30, "the call to start")
     pool.shutdown(wait=False)
     assert pending.cancelled()
     with pytest.raises(JobCancelled):

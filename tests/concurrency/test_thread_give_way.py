@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from godnb import Engine
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -29,8 +30,8 @@ def test_a_blocked_submit_raises_the_flag_and_a_worker_answers_it() -> None:
         submitted: list[object] = []
         submitter = threading.Thread(target=lambda: submitted.append(eng.submit(abs, -3)))
         submitter.start()
-        while not rt.submitter_waiting:  # the submit found the lock taken
-            threading.Event().wait(0.001)
+        wait_until(lambda: rt.submitter_waiting, 30, "the submit to find the lock taken",
+                   interval=0.001)
         done.set()
         holder.join(30)
         submitter.join(30)

@@ -18,16 +18,13 @@ import pytest
 import godnb as god
 from godnb import Engine, EventKind, JobStatus
 from godnb.contrib.dask import DaskExecutor, dask_map_chunks, submit_chunk
+from godnb.execution.remote import describe
 from godnb.registry import get_plugin
 from tests.contrib import dask_tasks as T
-from tests.waiting import wait_until as _wait_until
+from tests.execution import raising
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def wait_until(pred: Callable[[], Any], timeout: float = 15.0, what: str = "condition"
-               ) -> Any:
-    return _wait_until(pred, timeout, what)  # with this file's bound
 
 
 def dask_holds(client: Any, key: str) -> bool:
@@ -312,6 +309,37 @@ def test_dask_map_chunks_close_cancels_in_flight(dask_client: Any, release: str)
     assert next(it)[1] == [1]
     it.close()
     wait_until(lambda: not godnb_keys(dask_client), 10, "the chunks to be released")
+
+
+# -- exceptions that are hard to send back (the Dask side of tests/execution/test_remote) ----
+
+@pytest.mark.parametrize("kind", list(raising.RAISERS))
+def test_a_job_whose_exception_is_hard_to_send_fails_cleanly(
+        make_engine: Callable[..., Engine], kind: str) -> None:
+    eng = make_engine()
+    fn = raising.RAISERS[kind]
+    h = eng.submit(fn, backend="dask")
+    error = h.exception(timeout=30)
+    assert isinstance(error, god.JobFailed) and raising.NAMES[kind] in str(error)
+    (info,) = h.errors
+    assert f"in {fn.__name__}" in info.traceback
+    assert eng.submit(T.add, 1, 1, backend="dask").result(timeout=30) == 2  # it goes on
+
+
+@pytest.mark.parametrize("kind", list(raising.RAISERS))
+def test_pipeline_chunks_whose_exceptions_are_hard_to_send_fail_per_item(
+        dask_client: Any, kind: str) -> None:
+    # Distributed installs tblib's pickling support, which can rebuild some exceptions
+    # (one with a custom __init__) that plain pickle can not: the checks hold either way.
+    fn = raising.RAISERS[kind]
+    p = god.Pipeline(range(4), on_error="collect").map(fn, workers=2, backend="dask")
+    assert p.collect() == []
+    assert sorted(e.index for e in p.errors) == [0, 1, 2, 3]
+    assert all(raising.NAMES[kind] in str(e) for e in p.errors)
+    ((index, values, errors),) = dask_map_chunks(dask_client, fn, [[1, 2]])
+    assert (index, values) == (0, [None, None])
+    assert errors is not None and sorted(errors) == [0, 1]
+    assert raising.NAMES[kind] in describe(errors[0])
 
 
 # -- killed workers (last: they cost worker restarts) ------------------------------------

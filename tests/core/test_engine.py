@@ -11,6 +11,7 @@ import pytest
 import godnb as god
 from godnb import Engine, JobStatus
 from tests.core import funcs
+from tests.waiting import wait_until
 
 BACKENDS = ["thread", "process", "async", "inline"]
 pytestmark = pytest.mark.timeout(120)
@@ -140,9 +141,7 @@ def test_cancel_running_reports_once(eng: Engine, backend: str) -> None:
     eng.add_listener(events.append)
     fn = {"thread": funcs.cooperative, "process": funcs.sleep_for, "async": funcs.asleep}[backend]
     h = eng.submit(fn, 30, backend=backend)
-    deadline = time.monotonic() + 30
-    while h.status is not JobStatus.RUNNING and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: h.status is JobStatus.RUNNING, 30, "the job to run")
     assert h.cancel() is True
     assert h.status is JobStatus.CANCELLED
     with pytest.raises(god.JobCancelled):
@@ -395,9 +394,7 @@ def test_shutdown_wait_false_cancels_jobs() -> None:
     eng = Engine(threads=1, processes=1)
     running = eng.submit(funcs.sleep_for, 30, backend="process")
     pending = eng.map(funcs.double, range(5), backend="process")
-    deadline = time.monotonic() + 30
-    while running.status is not JobStatus.RUNNING and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: running.status is JobStatus.RUNNING, 30, "the process job to run")
     eng.shutdown(wait=False)
     assert running.status is JobStatus.CANCELLED
     assert pending.counts()["cancelled"] + pending.counts()["completed"] == 5
@@ -422,9 +419,7 @@ def test_max_pending_reject() -> None:
     gate = threading.Event()
     with Engine(threads=1, max_pending=3, on_full="reject") as eng:
         eng.submit(gate.wait, 10)
-        deadline = time.monotonic() + 10
-        while eng.stats().counts["running"] == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: eng.stats().counts["running"], 10, "the gate job to run")
         for _ in range(3):
             eng.submit(funcs.double, 1)
         with pytest.raises(god.QueueFull, match=r"queue is full: 3 jobs pending \(max_pending=3\)"):

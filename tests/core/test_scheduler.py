@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from godnb.core.scheduler import Scheduler
 from godnb.models import Job
+from tests.waiting import wait_until
 
 _ids = count()
 
@@ -126,8 +127,7 @@ def test_wake_ends_a_wait_on_an_empty_queue() -> None:
     got: list[object] = []
     waiter = threading.Thread(target=lambda: got.append(s.next_job(timeout=60)))
     waiter.start()
-    while not s._ready._waiters:  # type: ignore[attr-defined]
-        threading.Event().wait(0.001)
+    wait_until(lambda: s._ready._waiters, 30, "the waiter to block", interval=0.001)
     s.wake()
     waiter.join(timeout=30)
     assert not waiter.is_alive()
@@ -233,11 +233,13 @@ def test_threads_lose_and_duplicate_nothing() -> None:
     threads = [threading.Thread(target=producer_consumer, args=(i,)) for i in range(n_threads)]
     for t in threads:
         t.start()
-    while sum(map(len, taken)) + s.size() < n_threads * per_thread:
-        threading.Event().wait(0.001)  # not a busy loop: that would starve the workers of the GIL
-    done_submitting.set()
-    for t in threads:
-        t.join()
+    try:  # sleep between polls: a busy loop would starve the workers of the GIL
+        wait_until(lambda: sum(map(len, taken)) + s.size() >= n_threads * per_thread, 60,
+                   "every job to be submitted", interval=0.001)
+    finally:
+        done_submitting.set()  # else the consumers never end
+        for t in threads:
+            t.join(30)
     ids = [j.job_id for lst in taken for j in lst]
     assert len(ids) == n_threads * per_thread
     assert len(set(ids)) == len(ids)

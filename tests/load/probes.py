@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
+from tests.waiting import wait_until
+
 LONG = os.environ.get("GODNB_LOAD", "").lower() == "long"
+#: The longest any wait of the suite may take: below pytest's timeout, so a stuck wait
+#: fails with what it waited for instead of being killed.
+BOUND = 500.0 if LONG else 100.0
 
 
 class StatsProbe:
@@ -34,3 +40,12 @@ class StatsProbe:
     @property
     def worst(self) -> float:
         return max(self.samples)
+
+    def wait_for(self, done: Callable[[], Any], what: str, timeout: float = BOUND,
+                 interval: float = 0.002) -> None:
+        """Wait (bounded) for ``done()``, timing ``stats()`` on every poll meanwhile."""
+        def probed() -> Any:
+            self()
+            return done()
+
+        wait_until(probed, timeout, what, interval)

@@ -101,11 +101,9 @@ def check_outcome(p: Planned) -> None:
 
 
 def wait_started(p: Planned, probe: StatsProbe, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while p.handle.status is JobStatus.PENDING:
-        assert time.monotonic() < deadline, f"job {p.i} ({p.backend}) never started"
-        probe()  # time stats() meanwhile: the engine is at its busiest now
-        time.sleep(0.002)
+    # stats() is timed meanwhile: the engine is at its busiest now
+    probe.wait_for(lambda: p.handle.status is not JobStatus.PENDING,
+                   f"job {p.i} ({p.backend}) to start", timeout)
 
 
 def test_mixed_failures_every_job_ends_once(report: Callable[[str], None]) -> None:
@@ -134,8 +132,7 @@ def test_mixed_failures_every_job_ends_once(report: Callable[[str], None]) -> No
             if p.kind == "cancel_running":
                 wait_started(p, probe)
                 assert p.handle.cancel(), p
-        while not eng.wait(timeout=0.05):
-            probe()
+        probe.wait_for(lambda: eng.wait(timeout=0.05), "every job to end", interval=0)
         elapsed = time.perf_counter() - t0
         stats = eng.stats()
         rt = eng._rt

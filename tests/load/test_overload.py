@@ -43,8 +43,7 @@ def test_reject_policy_refuses_the_excess_and_loses_nothing(
                 assert e.limit == MAX_PENDING and e.depth >= MAX_PENDING - 1
             if i % 20 == 0:
                 probe()
-        while not eng.wait(timeout=0.02):
-            probe()
+        probe.wait_for(lambda: eng.wait(timeout=0.02), "every job to end", interval=0)
         elapsed = time.perf_counter() - t0
         stats = eng.stats()
 
@@ -80,13 +79,11 @@ def test_block_policy_holds_submitters_and_runs_everything(
                    for k in range(n_threads)]
         for t in threads:
             t.start()
-        while any(t.is_alive() for t in threads):
-            probe()
-            time.sleep(0.002)
+        probe.wait_for(lambda: not any(t.is_alive() for t in threads),
+                       "the submitters to finish")
         for t in threads:
             t.join()
-        while not eng.wait(timeout=0.02):
-            probe()
+        probe.wait_for(lambda: eng.wait(timeout=0.02), "every job to end", interval=0)
         elapsed = time.perf_counter() - t0
         stats = eng.stats()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -209,7 +210,7 @@ def test_group_html_escapes() -> None:
 # -- queue -----------------------------------------------------------------------------------
 def queue() -> QueueSnapshot:
     rows = [QueueRow(job_id="a1", name="fit", priority=5, group="alice",
-                     status=JobStatus.RUNNING, done=3, total=4, age=2.5),
+                     status=JobStatus.RUNNING, done=3, total=4, age=2.5, cell=3),
             QueueRow(job_id="b2", name=EVIL, priority=10, group="bob",
                      status=JobStatus.PENDING, age=125)]
     counts = {"pending": 99_999, "running": 1, "completed": 7, "failed": 0, "cancelled": 0}
@@ -220,14 +221,17 @@ def test_queue_text_counts_and_right_aligned_numbers() -> None:
     lines = format_queue_text(queue()).splitlines()
     assert lines[0] == ("queue eng: pending 99,999, running 1, completed 7, failed 0, "
                         "cancelled 0 (showing 2 of 100,000 active)")
-    assert lines[1].split() == ["job", "name", "priority", "group", "status", "progress", "age"]
-    assert lines[2].split() == ["a1", "fit", "5", "alice", "running", "75%", "3/4", "2.50",
-                                "s"]
+    assert lines[1].split() == ["job", "name", "cell", "priority", "group", "status",
+                                "progress", "age"]
+    assert lines[2].split() == ["a1", "fit", "In[3]", "5", "alice", "running", "75%", "3/4",
+                                "2.50", "s"]
+    assert lines[3][lines[1].index("cell")] == "-"  # not from a cell
     assert lines[3].endswith(" -  2m 05s")
-    # numbers and their headers end in the same column
+    # numbers and their headers end in the same column; the cell column is text, left
     for header in ("priority", "progress", "age"):
         end = lines[1].index(header) + len(header)
         assert lines[2][end - 1] != " " and lines[3][end - 1] != " "
+    assert lines[2].index("In[3]") == lines[1].index("cell")
 
 
 def test_queue_html_rows_alignment_and_escaping() -> None:
@@ -270,6 +274,29 @@ def test_engine_text_html_and_worker_lanes() -> None:
     html = format_engine_html(s.model_copy(update={"name": EVIL}))
     assert "<script>" not in html and "p99 3.4 ms" in html
     assert "godnb-engine-lanes" in html and "thread-1" in html and "fit (abcdef01)" in html
+    assert "recovery" not in text  # an engine with nothing recovered says nothing of it
+
+
+def test_engine_view_shows_what_the_store_recovered(tmp_path: Path) -> None:
+    from godnb import Job
+    from godnb.storage import SQLiteStore
+
+    db = tmp_path / "j.db"
+    with SQLiteStore(db) as store:
+        store.add([Job(payload={"task": "math:sqrt", "args": [4]})], owner="gone-engine")
+    with Engine(threads=1, store=db) as eng:
+        assert eng.wait(30)
+        assert eng.submit(abs, -1).result(timeout=30) == 1  # a worker lane to show
+        text = format_engine_text(snapshot_engine(eng))
+        html = format_engine_html(snapshot_engine(eng))
+    lines = text.splitlines()
+    line = next(x for x in lines if x.startswith("recovery"))
+    assert "recovered 1 job(s) (0 interrupted)" in line and "adopted 1" in line
+    assert "adopted 1" in html
+    # the recovery row and the worker lanes, both: the summary first, then the lanes
+    assert lines.index(line) < next(i for i, x in enumerate(lines) if x.split()[:1] == ["lane"])
+    assert any(x.split()[:2] == ["thread-1", "idle"] for x in lines)
+    assert "godnb-engine-lanes" in html and html.index("adopted 1") < html.index("thread-1")
 
 
 # -- profile and pipeline ----------------------------------------------------------------

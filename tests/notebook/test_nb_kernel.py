@@ -51,27 +51,26 @@ def test_submit_a_cell_then_await_it_in_a_real_kernel() -> None:
         "print('next cell')",
         "w = %god wait",
         "await w",
-        # The live widget the submit cell displayed, found in ipywidgets' registry.
-        "import ipywidgets, json\nfrom godnb.notebook.widgets import JobView\n"
-        "h = Out[2]\nv = [x for x in ipywidgets.Widget.widgets.values() "
-        "if isinstance(x, JobView)][0]\n"
+        # A live view of the job (the cell's own was replaced by its final state).
+        "import json\nfrom godnb.notebook.widgets import JobView\n"
+        "h = Out[2]\nv = JobView(h)\n"
         "print(json.dumps({'result': h.result(), 'status': h.status.value,\n"
-        "    'bar_style': v.bar.bar_style, 'outputs': list(v.output.outputs),\n"
-        "    'same_job': v.handle is h}))",
+        "    'bar_style': v.bar.bar_style, 'log': v.log_panel.box.value,\n"
+        "    'text': h.output_text()}))\nv.close()",
     ])
     submit = cells[1]
-    assert [o.output_type for o in submit.outputs] == ["execute_result"]
+    assert [o.output_type for o in submit.outputs] == ["display_data"]  # under a display id
     data = submit.outputs[0].data
-    assert WIDGET_MIME in data
+    assert WIDGET_MIME not in data  # rewritten with its final state once the job ended
     assert data["text/plain"].startswith("answer ") and "100%" in data["text/plain"]
-    assert 'class="godnb godnb-job"' in data["text/html"]
+    assert 'class="godnb godnb-job" data-status="completed"' in data["text/html"]
+    assert "hello from the job" in data["text/html"]  # in its log panel
     assert stream_text(cells[2]) == "next cell\n"  # the job's print did not land here
     assert cells[3].outputs == [] and cells[4].outputs == []
     facts = json.loads(stream_text(cells[5], "stdout"))
-    assert facts["result"] == 42 and facts["status"] == "completed" and facts["same_job"]
-    assert facts["bar_style"] == "success"
-    assert facts["outputs"] == [{"output_type": "stream", "name": "stdout",
-                                 "text": "hello from the job\n"}]
+    assert facts["result"] == 42 and facts["status"] == "completed"
+    assert facts["bar_style"] == "success" and facts["text"] == "hello from the job\n"
+    assert "hello from the job" in facts["log"]
     everything = "".join(stream_text(c) for c in cells[:5])
     assert "hello from the job" not in everything
 
@@ -93,11 +92,15 @@ def test_100k_jobs_with_group_bar_and_queue_view_send_few_comm_messages() -> Non
         "CommClass.publish_msg = _counting\nprobe.close()\n"
         "def noop(x):\n    return x",
         "counts.clear()\nt0 = time.perf_counter()\neng = god.Engine(threads=2)\n"
-        "g = eng.map(noop, range(100_000))\ndisplay(g)\nq = eng.queue_view()\ndisplay(q)",
+        "g = eng.map(noop, range(100_000))\ndisplay(g)\nq = eng.queue_view()\ndisplay(q)\n"
+        "import warnings\nfrom godnb.notebook.widgets import GroupView\n"
+        "with warnings.catch_warnings():  # Widget.widgets is deprecated, not gone\n"
+        "    warnings.simplefilter('ignore', DeprecationWarning)\n"
+        "    gv = [x for x in ipywidgets.Widget.widgets.values()\n"
+        "          if isinstance(x, GroupView)][0]",
         "results = await g",
         "await asyncio.sleep(0.6)\nelapsed = time.perf_counter() - t0\n"
-        "import json\nfrom godnb.notebook.widgets import GroupView\n"
-        "gv = [x for x in ipywidgets.Widget.widgets.values() if isinstance(x, GroupView)][0]\n"
+        "import json\n"
         "print(json.dumps({'comm_msg': counts.get('comm_msg', 0),\n"
         "    'comm_open': counts.get('comm_open', 0), 'elapsed': elapsed,\n"
         "    'results': len(results), 'bar': gv.segments,\n"
@@ -105,8 +108,11 @@ def test_100k_jobs_with_group_bar_and_queue_view_send_few_comm_messages() -> Non
     ], timeout=240)
     shown = cells[1].outputs
     assert [o.output_type for o in shown] == ["display_data", "display_data"]
-    assert all(WIDGET_MIME in o.data for o in shown)
-    assert shown[0].data["text/plain"].startswith("noop ")
+    # Both were live while the jobs ran; once they ended, each output was rewritten with
+    # its final state, without the widget (what a saved notebook then shows).
+    assert not any(WIDGET_MIME in o.data for o in shown)
+    assert shown[0].data["text/plain"].startswith("noop ") and "100%" in shown[0].data["text/plain"]
+    assert "no pending or running jobs" in shown[1].data["text/html"]
     facts = json.loads(stream_text(cells[3], "stdout"))
     print(f"\n100k jobs, group bar + queue view: {facts['comm_msg']} comm_msg "
           f"(+{facts['comm_open']} comm_open) over {facts['elapsed']:.1f} s in the kernel; "

@@ -11,6 +11,8 @@ from IPython.core.interactiveshell import InteractiveShell
 
 import godnb as god
 from godnb import Engine, JobHandle, JobStatus
+from godnb.core.origin import set_origin_hook
+from godnb.execution.remote import set_file_labeller
 from godnb.notebook import job_output, load_ipython_extension, register_in_kernel, streams
 from godnb.notebook.magics import GodMagics, Waiter
 from godnb.notebook.rich import Report
@@ -24,6 +26,8 @@ def ip() -> Iterator[InteractiveShell]:
     load_ipython_extension(shell)
     yield shell
     streams.uninstall()  # give pytest its own capture streams back
+    set_origin_hook(None)  # other tests submit from the main thread too
+    set_file_labeller(None)
 
 
 @pytest.fixture
@@ -52,6 +56,31 @@ def test_submit_runs_the_cell_as_a_thread_job(ip: InteractiveShell, eng: Engine)
     assert ip.user_ns["x_magic"] == 40  # ran against the user namespace
     out = job_output(h.job_id)
     assert out is not None and out.text() == "hello from the job\n"  # went to the job
+
+
+def test_a_cell_job_is_named_after_its_cell_and_fails_at_its_own_line(
+        ip: InteractiveShell, eng: Engine) -> None:
+    import traceback
+
+    result = ip.run_cell("%%god submit\nx_cell = 1\ny_cell = {}['id']", store_history=True)
+    h = result.result
+    assert isinstance(h, JobHandle) and result.execution_count is not None
+    assert h.name == f"cell-{result.execution_count}" and h.cell == result.execution_count
+    with pytest.raises(god.JobFailed) as info:
+        h.result(timeout=10)
+    tb = "".join(traceback.format_exception(info.value.__cause__))
+    assert "line 3" in tb and "y_cell = {}['id']" in tb  # the cell's own line and text
+
+
+def test_a_cell_rerun_with_a_key_replaces_the_unfinished_job(ip: InteractiveShell,
+                                                             eng: Engine) -> None:
+    first = submit(ip, "--key fit", "import time, godnb\nfor _ in range(500):\n"
+                                     "    time.sleep(0.01)\n    godnb.check_cancelled()")
+    second = submit(ip, "--key fit", "'again'")
+    assert second.result(timeout=10) == "again" and first.wait(10)
+    assert first.status is JobStatus.CANCELLED and first.key == second.key == "fit"
+    with pytest.raises(god.JobCancelled, match=f"replaced by job {second.job_id}"):
+        first.result()
 
 
 def test_submit_an_awaiting_cell_runs_on_the_loop(ip: InteractiveShell, eng: Engine) -> None:

@@ -1,4 +1,4 @@
-"""Print routing to jobs, and compiling cell bodies into job functions."""
+"""Compiling cell bodies into job functions, and the old capture names (now thin)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from contextlib import contextmanager
 
 import pytest
 
-import godnb as god
 from godnb import Engine
 from godnb.notebook import streams
 from godnb.notebook.cells import compile_cell, make_job
@@ -34,55 +33,29 @@ def routed() -> Iterator[io.StringIO]:
         sys.stdout, sys.stderr = saved
 
 
-def test_captured_jobs_print_to_their_buffer_others_pass_through() -> None:
-    def chatty(tag: str) -> str:
-        job_id = god.execution.context.current_job_id()
-        if tag == "captured":
-            assert job_id is not None
-            streams.capture(job_id)
+def test_the_compatibility_names_find_jobs_on_live_engines() -> None:
+    import threading
+
+    def chatty(tag: str, gate: threading.Event | None = None) -> str:
+        if gate is not None:
+            gate.wait(5)
         print(f"{tag} out")
         print(f"{tag} err", file=sys.stderr)
         return tag
 
-    with routed() as target, Engine(threads=2) as eng:
-        a = eng.submit(chatty, "captured")
-        b = eng.submit(chatty, "free")
-        assert a.result(timeout=10) == "captured" and b.result(timeout=10) == "free"
-        print("outside")
-        assert sys.stdout.encoding == target.encoding  # other attributes pass through
-    out = streams.job_output(a.job_id)
-    assert out is not None
-    assert out.text("stdout") == "captured out\n" and out.text("stderr") == "captured err\n"
-    assert out.outputs() == ({"output_type": "stream", "name": "stdout", "text": "captured out\n"},
-                             {"output_type": "stream", "name": "stderr", "text": "captured err\n"})
-    assert streams.job_output(b.job_id) is None
-    assert target.getvalue() == "free out\nfree err\noutside\n"
-
-
-def test_buffer_is_bounded_and_watchers_are_told() -> None:
-    out = streams.JobOutput(limit=10)
-    seen: list[int] = []
-    remove = out.watch(lambda: seen.append(out.version))
-    for _ in range(5):
-        out.write("stdout", "abcd")
-    remove()
-    out.write("stdout", "")  # nothing written, nobody told
-    out.write("stdout", "zz")
-    assert seen == [1, 2, 3, 4, 5]
-    assert out.text() == "abcdabcdzz" and out.dropped == 12  # the last 10 characters
-    first = out.outputs()[0]
-    assert first["name"] == "stderr" and "12 earlier characters dropped" in first["text"]
-
-
-def test_outputs_tail_keeps_the_last_characters() -> None:
-    out = streams.JobOutput()
-    for i in range(10):
-        out.write("stdout" if i % 2 else "stderr", f"line {i}\n")
-    tail = out.outputs(tail=10)
-    assert tail[0]["text"] == "[... 60 earlier characters dropped]\n"
-    assert [(o["name"], o["text"]) for o in tail[1:]] == [("stderr", " 8\n"),
-                                                          ("stdout", "line 9\n")]
-    assert len(out.outputs()) == 10 and len(out.outputs(tail=1000)) == 10
+    with routed() as target, Engine(threads=2, default=False) as eng:
+        a = eng.submit(chatty, "free")
+        assert a.result(timeout=10) == "free"
+        assert streams.job_output(a.job_id) is None  # not captured: it printed through
+        gate = threading.Event()
+        b = eng.submit(chatty, "kept", gate)
+        buf = streams.capture(b.job_id)  # before it prints: captured from now on
+        gate.set()
+        assert b.result(timeout=10) == "kept" and streams.job_output(b.job_id) is buf
+        with pytest.raises(KeyError, match="no live engine knows job"):
+            streams.capture("0000")
+    assert target.getvalue() == "free out\nfree err\n"
+    assert b.output_text() == "kept out\nkept err\n"
 
 
 def test_compile_cell_splits_the_last_expression() -> None:

@@ -26,6 +26,7 @@ from godnb.notebook.widgets import (
     QueueView,
 )
 from tests.notebook.test_nb_formatters import EVIL, Pipeline
+from tests.waiting import wait_until, wait_until_async
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 pytestmark = pytest.mark.timeout(120)
@@ -61,7 +62,7 @@ def test_job_view_success_is_green(inline: Engine, views: list[Any]) -> None:
     assert (v.bar.value, v.bar.max, v.bar.bar_style) == (5, 5, "success")
     assert "5/5" in v.label.value and "completed" in v.label.value
     assert ">100%<" in v.percent.value
-    assert v.output is None  # not a %%god submit job: nothing captured
+    assert v.log_panel is None  # outside a kernel, not captured unless asked
 
 
 def test_job_view_failure_is_red_with_escaped_error(inline: Engine, views: list[Any]) -> None:
@@ -91,12 +92,13 @@ def test_job_view_follows_a_running_job_and_flushes_the_final_state() -> None:
             h = eng.submit(work)
             v = JobView(h)
             try:
-                await _until(lambda: v.bar.value == 1 and v.bar.max == 4)
+                await wait_until_async(lambda: v.bar.value == 1 and v.bar.max == 4, 10,
+                                       "the bar at 1/4")
                 assert v.bar.bar_style == ""
                 assert ">25%<" in v.percent.value and "1/4 [00:00" in v.label.value
                 gate.set()
                 assert await h == "ok"
-                await _until(lambda: v.bar.bar_style == "success")
+                await wait_until_async(lambda: v.bar.bar_style == "success", 10, "a green bar")
                 assert v.bar.value == 4 and "completed" in v.label.value
             finally:
                 gate.set()
@@ -127,7 +129,7 @@ def _count_bar_writes(pause_every: int) -> tuple[int, int, float, float]:
             gate.set()
             await h
             duration = time.monotonic() - start
-            await _until(lambda: v.bar.bar_style == "success")
+            await wait_until_async(lambda: v.bar.bar_style == "success", 10, "a green bar")
             final = v.bar.value
             flushes = v.refresher.flushes
             v.close()
@@ -149,13 +151,6 @@ def test_progress_over_half_a_second_updates_at_most_ten_times_a_second() -> Non
           f"{flushes} flushes")
     assert final == 1000
     assert 2 <= writes <= 10 * duration + 2  # live, but throttled to ~10 per second
-
-
-async def _until(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 # -- GroupView -------------------------------------------------------------------------------
@@ -202,7 +197,7 @@ def test_group_view_polls_until_the_group_ends() -> None:
                 assert v.segments == {} and ">0%<" in v.percent.value
                 gate.set()
                 await g
-                await _until(lambda: "completed" in v.segments)
+                await wait_until_async(lambda: "completed" in v.segments, 10, "a green bar")
                 assert v.segments == {"completed": (1.0, 50)} and "50/50" in v.label.value
                 flushes = v.refresher.flushes
                 await asyncio.sleep(0.3)
@@ -224,8 +219,7 @@ def test_queue_view_of_100k_pending_jobs_is_fast_and_shows_top_rows(views: list[
     try:
         blocker = eng.submit(gate.wait, 30, name="blocker", priority=1)
         g = eng.map(abs, range(100_000), priority=0)
-        while blocker.status is not JobStatus.RUNNING:
-            time.sleep(0.005)
+        wait_until(lambda: blocker.status is JobStatus.RUNNING, 30, "the blocker to run")
         t0 = time.perf_counter()
         s = snapshot_queue(eng, 20)
         html = format_queue_html(s)
@@ -268,13 +262,13 @@ def test_queue_view_empty_engine_hides_buttons_and_wakes_on_submit(views: list[A
                 assert v.box.layout.max_height == "420px" and v.box.layout.overflow == "auto"
                 gate = threading.Event()
                 h = eng.submit(gate.wait, 5, name="sleepy")  # the wake listener fires
-                await _until(lambda: v.row_ids == [h.job_id])
+                await wait_until_async(lambda: v.row_ids == [h.job_id], 10, "the job's row")
                 assert v.buttons[0].layout.visibility == "visible"
                 assert v.buttons[0].layout.display is None
                 assert v.buttons[1].layout.display == "none"
                 gate.set()
                 await h
-                await _until(lambda: v.row_ids == [])
+                await wait_until_async(lambda: v.row_ids == [], 10, "no rows")
             finally:
                 v.close()
 
@@ -319,7 +313,7 @@ def test_profile_view_follows_an_engine() -> None:
             try:
                 assert "no tasks recorded yet" in v.table_html.value
                 assert await eng.submit(abs, -1) == 1  # wakes the idle view
-                await _until(lambda: "abs" in v.table_html.value)
+                await wait_until_async(lambda: "abs" in v.table_html.value, 10, "the abs row")
             finally:
                 v.close()
 
@@ -372,17 +366,32 @@ def widgets_on() -> Iterator[None]:
     rich.use_widgets(None)
 
 
-def test_bundle_has_widget_plus_text_and_html(inline: Engine, widgets_on: None) -> None:
-    h = inline.submit(abs, -2)
-    bundle = h._repr_mimebundle_()
-    assert set(bundle) == {WIDGET_MIME, "text/plain", "text/html"}
-    assert bundle["text/plain"].startswith("abs                  100% ████")
-    assert 'data-status="completed"' in bundle["text/html"]
-    for obj, key in [(inline.map(abs, range(2)), "godnb-group"), (inline, "godnb-engine")]:
-        b = obj._repr_mimebundle_()
-        assert WIDGET_MIME in b and key in b["text/html"]
+def test_bundle_is_live_while_running_and_static_once_ended(widgets_on: None) -> None:
+    with Engine(threads=1) as eng:
+        gate = threading.Event()
+        h = eng.submit(gate.wait, 5)
+        g = eng.map(abs, range(2))  # queued behind h
+        bundle = h._repr_mimebundle_()
+        assert set(bundle) == {WIDGET_MIME, "text/plain", "text/html"}
+        assert bundle["text/plain"].startswith("Event.wait           ")
+        assert 'data-status="running"' in bundle["text/html"] or \
+            'data-status="pending"' in bundle["text/html"]
+        for obj, key in [(g, "godnb-group"), (eng, "godnb-engine")]:
+            b = obj._repr_mimebundle_()
+            assert WIDGET_MIME in b and key in b["text/html"]
+        gate.set()
+        assert g.results(timeout=5) == [0, 1] and h.result(timeout=5) is True
+        # Ended: nothing left to follow, so no widget (a saved notebook needs no state).
+        done = h._repr_mimebundle_()
+        assert set(done) == {"text/plain", "text/html"}
+        assert 'data-status="completed"' in done["text/html"]
+        assert done["text/plain"].startswith("Event.wait           100% ████")
+        assert set(g._repr_mimebundle_()) == {"text/plain", "text/html"}
+        assert WIDGET_MIME in eng._repr_mimebundle_()  # an engine can always get new work
+        table = rich.render(eng.profile())
+        assert table is not None and set(table) == {"text/plain", "text/html"}
+        assert "<table" in table["text/html"]
     assert "godnb-pipeline" in rich.render(Pipeline())["text/html"]  # type: ignore[index]
-    assert "<table" in rich.render(inline.profile())["text/html"]  # type: ignore[index]
     assert rich.render(object()) is None
 
 

@@ -12,6 +12,7 @@ from godnb.storage import MemoryStore, ShelveStore, SQLiteStore, Store
 
 STORES = ["memory", "shelve", "sqlite"]
 FILE_STORES = ["shelve", "sqlite"]
+DURABLE_STORES = FILE_STORES  # they keep what they acknowledged through a kill -9
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
 
@@ -55,3 +56,9 @@ def file_store(request: pytest.FixtureRequest, open_store_kind: Callable[[str], 
                ) -> Callable[[], Store]:
     """Opens a store kept in a file; call it again (after close) to reopen that file."""
     return lambda: open_store_kind(request.param)
+
+
+@pytest.fixture(params=DURABLE_STORES)
+def durable_kind(request: pytest.FixtureRequest) -> str:
+    """The name of each store that promises to survive ``kill -9``."""
+    return str(request.param)

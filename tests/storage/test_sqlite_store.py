@@ -20,6 +20,7 @@ from godnb.models import Job
 from godnb.storage import SQLiteStore
 from godnb.storage import sqlite as sqlite_module
 
+ROOT = Path(__file__).resolve().parents[2]
 
 def at(path: Path) -> str:
     """A pattern matching ``path`` as the messages quote it."""
@@ -230,13 +231,13 @@ _CLAIMER = r"""
 import json, sys, time
 from godnb.models import Job
 from godnb.storage import SQLiteStore
+from tests.waiting import wait_until
 
 path, name, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
 store = SQLiteStore(path)
 store.add([Job(job_id=f"{name}-{i}", priority=i % 4, payload={"task": "math:sqrt", "args": [i]})
            for i in range(2000)])
-while len(store) < 4000:  # wait for the other process's jobs
-    time.sleep(0.01)
+wait_until(lambda: len(store) >= 4000, 60, "the other process's jobs")
 time.sleep(max(0.0, start - time.time()))
 claimed = []
 while batch := store.claim(name, 5):
@@ -251,7 +252,8 @@ def test_two_processes_never_claim_the_same_job(tmp_path: Path) -> None:
     SQLiteStore(path).close()  # create it once, so neither process races to initialise
     start = time.time() + 3
     procs = [subprocess.Popen([sys.executable, "-c", _CLAIMER, str(path), name, str(start)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              cwd=ROOT)  # the script imports tests.waiting
              for name in ("p1", "p2")]
     outputs = []
     for proc in procs:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,9 +19,14 @@ import pytest
 from godnb.errors import StoreError, UnknownTask
 from godnb.models import ErrorInfo, Job, JobStatus, Progress, Result
 from godnb.models.job import task_reference
-from godnb.storage import EngineInfo, LostCallable, NotStored, Store
+from godnb.storage import EngineInfo, LostCallable, NotStored, ShelveStore, SQLiteStore, Store
+from godnb.storage.codec import Pickled, stored_arguments
+from godnb.storage.recovery import RecoveryRecord
 
 from .conftest import T0
+from .store_writer import STEPS
+
+ROOT = Path(__file__).resolve().parents[2]
 
 P, R, C, F, X = (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.COMPLETED,
                  JobStatus.FAILED, JobStatus.CANCELLED)
@@ -106,7 +116,10 @@ def test_a_live_callable_is_stored_as_its_reference(store: Store) -> None:
     assert isinstance(stored.task, LostCallable) and not stored.durable
     assert task_reference(stored.task) == task_reference(add_one)
     assert stored.task.args_saved
-    assert stored.payload["args"] == args and stored.payload["kwargs"] == {"k": {1, 2}}
+    # pickled arguments stay pickled until a trusted run loads them
+    [pickled] = stored.payload["args"]
+    assert isinstance(pickled, Pickled) and "not loaded" in repr(pickled)
+    assert stored_arguments(stored) == (args, {"k": {1, 2}})
     assert stored.task_name == "add_one"
     with pytest.raises(UnknownTask, match="importable module"):
         stored.task(1)
@@ -182,8 +195,9 @@ def test_outputs_round_trip_as_json_or_pickle(store: Store, output: Any) -> None
     store.add([job("a")])
     finish(store, "a", C, output=output)
     stored = store.get_result("a")
-    assert stored is not None and stored.output == output
-    assert type(stored.output) is type(output)
+    assert stored is not None
+    value = stored.output.load() if isinstance(stored.output, Pickled) else stored.output
+    assert value == output and type(value) is type(output)
 
 
 def test_an_output_that_can_not_be_pickled_is_kept_as_not_stored(store: Store) -> None:
@@ -404,6 +418,63 @@ def test_an_interrupted_job_without_retries_left_fails(store: Store) -> None:
     assert cancelled is not None and cancelled.status is X
 
 
+def test_a_job_whose_result_was_stored_is_completed_not_run_again(store: Store) -> None:
+    """The engine died after writing a job's result and before writing its status."""
+    store.register_engine("dead", pid=1, host="h", now=T0)
+    store.add([job("done-running"), job("failed-pending"), job("plain-running")],
+              owner="dead")
+    for job_id in ("done-running", "plain-running"):
+        run(store, job_id)
+    stale = store.get_job("done-running")
+    assert stale is not None and stale.status is R
+    store.update([stale], [Result(job_id="done-running", status=C, output=7,
+                                  attempts=1, finished_at=T0)])
+    pending = store.get_job("failed-pending")
+    store.update([], [Result(job_id="failed-pending", status=F, attempts=1, finished_at=T0)])
+    assert pending is not None and store.get_job("done-running").status is R  # type: ignore[union-attr]
+    report = store.recover("me", is_dead=lambda e: e.owner == "dead", now=T0)
+    assert sorted(report.completed) == ["done-running", "failed-pending"]
+    assert report.requeued == [] and report.failed == ["plain-running"]
+    assert report.interrupted == 1  # the job without a result only
+    assert "completed 2 from their stored result" in str(report)
+    assert store.get_job("done-running").status is C  # type: ignore[union-attr]
+    assert store.get_job("failed-pending").status is F  # type: ignore[union-attr]
+    assert store.get_result("done-running").output == 7  # type: ignore[union-attr]
+    assert store.get_result("done-running").errors == []  # type: ignore[union-attr]
+    assert store.claim("me", 10) == []  # nothing to run again
+
+
+def test_retry_interrupted_requeues_jobs_without_retries_left(store: Store) -> None:
+    _recovery_scene(store)
+    report = store.recover("me", is_dead=lambda e: e.owner == "dead", now=T0,
+                           retry_interrupted=True)
+    assert report.failed == [] and "dead-last-try" in report.requeued
+    job_ = store.get_job("dead-last-try")
+    assert job_ is not None and job_.status is P and job_.attempts == 2
+    assert job_.error is not None and "re-queued to run again (retry_interrupted=True)" \
+        in job_.error
+    assert "dead-last-try" in ids(store.claim("me", 10))
+
+
+def test_recoveries_are_remembered_newest_first(store: Store) -> None:
+    assert not store.recover("me", now=T0)  # nothing to recover: not recorded
+    assert store.recoveries() == []
+    _recovery_scene(store)
+    store.recover("me", is_dead=lambda e: e.owner == "dead", now=T0 + timedelta(seconds=1))
+    store.register_engine("later", pid=2, host="h", now=T0)
+    store.add([job("later-pending")], owner="later")
+    store.recover("me", is_dead=lambda e: e.owner == "later",
+                  now=T0 + timedelta(seconds=2))
+    newest, first = store.recoveries()
+    assert newest == RecoveryRecord(T0 + timedelta(seconds=2), "me", ("later",), 1, 0, 0, 0,
+                                    0)
+    assert first.dead == ("dead",) and first.owner == "me"
+    # dead-pending, dead-running, gone-running, orphan-running; dead-last-try failed
+    assert (first.requeued, first.interrupted, first.failed, first.cancelled) == (4, 4, 1, 1)
+    assert str(first) == "4 re-queued (4 interrupted), 1 failed, 1 cancelled"
+    assert store.recoveries(limit=1) == [newest]
+
+
 def test_recover_by_default_rule_uses_heartbeat_age(store: Store) -> None:
     import os
     import socket
@@ -446,9 +517,60 @@ def test_file_stores_keep_everything_across_reopen(file_store: Callable[[], Stor
     store.close()
     store = file_store()
     assert ids(store.list_jobs()) == ["d", "c", "b", "a"]
-    assert store.get_result("b").output == Point(3, 4)  # type: ignore[union-attr]
+    assert store.get_result("b").output.load() == Point(3, 4)  # type: ignore[union-attr]
     assert store.cancel_requests("e1") == ["a"]
     assert store.engines() == [EngineInfo("e1", 5, "h", T0, T0)]
     assert ids(store.claim("e2", 10)) == ["c", "d"]
     store.add([job("e")])
     assert ids(store.list_jobs(limit=1)) == ["e"]
+
+
+def test_file_stores_keep_recoveries_across_reopen(file_store: Callable[[], Store]) -> None:
+    store = file_store()
+    _recovery_scene(store)
+    store.recover("me", is_dead=lambda e: e.owner == "dead", now=T0)
+    kept = store.recoveries()
+    store.close()
+    assert file_store().recoveries() == kept and len(kept) == 1
+
+
+# -- kill -9 ------------------------------------------------------------------------------
+
+
+def test_kill_9_loses_no_acknowledged_change(durable_kind: str, tmp_path: Path) -> None:
+    """A writer process adds, runs and finishes jobs, saying after each store call that it
+    returned; ``kill -9`` lands at some point of that stream (often inside a call). The
+    reopened store must hold every acknowledged change, and open cleanly."""
+    path = tmp_path / ("jobs.db" if durable_kind == "sqlite" else "jobs.shelf")
+    proc = subprocess.Popen([sys.executable, "-m", "tests.storage.store_writer",
+                             durable_kind, str(path)], cwd=ROOT, stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None
+    acked: list[tuple[int, str]] = []
+    for line in proc.stdout:
+        step, i = line.split()
+        acked.append((int(i), step))
+        if len(acked) >= 600:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    acked += [(int(i), step) for step, i in map(str.split, proc.stdout.read().splitlines())
+              if step in STEPS]  # printed before the kill landed: acknowledged too
+    proc.wait()
+    proc.stdout.close()
+    store = SQLiteStore(path) if durable_kind == "sqlite" else ShelveStore(path)
+    try:
+        reached = dict(acked)  # each job's last acknowledged step
+        assert len(reached) > 100
+        taken = {j.job_id for j in store.claim("other", 10_000)}  # unowned pending only
+        for i, step in reached.items():
+            stored = store.get_job(f"j{i}")
+            assert stored is not None, f"the acknowledged add of j{i} was lost"
+            if step == "finished":
+                result = store.get_result(f"j{i}")
+                assert stored.status is C and result is not None and result.output == i
+            elif step == "started":
+                assert stored.status in (R, C) and stored.attempts == 1
+            if step != "added":
+                assert f"j{i}" not in taken, f"the acknowledged claim of j{i} was lost"
+    finally:
+        store.close()

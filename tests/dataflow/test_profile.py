@@ -1,22 +1,22 @@
-"""Pipeline profiles (model, live view, formatters) and pipelines run as engine jobs."""
+"""Pipeline profiles: the model, the live view while iterating, the text and HTML tables."""
 
 from __future__ import annotations
 
 import functools
 import itertools
-import time
 
 import pytest
 
-from godnb import Engine, JobStatus
 from godnb.core.pipeline import Pipeline
 from godnb.dataflow.profile import (
+    STAGE_COLUMNS,
     PipelineProfile,
     StageProfile,
     format_pipeline_html,
     format_pipeline_text,
+    format_stage_table,
 )
-from tests.core import pipeline_funcs as pf
+from tests.dataflow import pipeline_funcs as pf
 
 
 def test_profile_counts_and_times_every_stage() -> None:
@@ -92,14 +92,29 @@ def test_text_table_is_aligned_and_names_every_stage() -> None:
     text = format_pipeline_text(p.profile())
     lines = text.splitlines()
     assert lines[0].startswith("pipeline finished: 1 stages, 3 items out, 0 errors in ")
-    assert lines[1].split() == ["stage", "in", "out", "errors", "busy", "p50", "p95",
-                                "items/s", "max", "depth"]
+    assert lines[1].split() == ["stage", "in", "out", "errors", "items/s", "busy", "p50",
+                                "p95", "max", "queue"]
     # numeric headers end where their column ends (right-aligned like the numbers)
-    assert lines[1].endswith("max depth") and lines[3].endswith("-")
+    assert lines[1].endswith("max queue") and lines[3].endswith("-")
     assert set(lines[2]) <= {"-", " "}
+    assert lines[3].split()[:4] == ["source", "-", "3", "0"]
     assert lines[4].startswith("map[0]:double (thread x2)")
+    assert lines[4].split()[3:6] == ["3", "3", "0"]  # in, out, errors
     assert len({len(line) for line in lines[1:3]}) == 1
     assert str(p.profile()) == text
+
+
+def test_the_notebook_view_shows_the_same_stage_table() -> None:
+    from godnb.notebook.formatters import format_pipeline_text as notebook_text
+    from godnb.notebook.snapshots import snapshot_pipeline
+
+    p = Pipeline(range(30), name="etl").map(pf.double).filter(pf.is_odd).batch(4)
+    p.collect()
+    ours = format_pipeline_text(p.profile()).splitlines()
+    theirs = notebook_text(snapshot_pipeline(p)).splitlines()
+    assert theirs[0].startswith("etl: 4 stages, finished, 0 items out in ")
+    assert ours[1:] == format_stage_table(p.profile().stages) == theirs[1:]
+    assert ours[1].split()[:3] == [c.name for c in STAGE_COLUMNS[:3]]
 
 
 def test_html_table_escapes_stage_names() -> None:
@@ -123,39 +138,3 @@ def test_profile_models_are_frozen_and_round_trip() -> None:
         prof.stages[0].items_out = 5  # type: ignore[misc]
     with pytest.raises(KeyError, match="no stage 'map\\[9\\]'"):
         prof.stage("map[9]")
-
-
-# -- as an engine job ------------------------------------------------------------------------------
-
-@pytest.mark.timeout(60)
-def test_submit_runs_the_pipeline_as_one_job_with_progress() -> None:
-    p = Pipeline(range(50), name="squares").map(lambda x: x * x, workers=2).filter(pf.is_odd)
-    with Engine(threads=2) as eng:
-        h = p.submit(eng, priority=3)
-        assert h.result(timeout=30) == [x * x for x in range(50) if x % 2]
-        assert h.job.name == "squares"
-        assert h.progress.done == 50 and h.progress.total == 50
-        assert "25 out" in (h.progress.message or "")
-
-
-@pytest.mark.timeout(60)
-def test_cancelling_a_pipeline_job_stops_an_infinite_pipeline() -> None:
-    p = Pipeline(itertools.count()).map(functools.partial(pf.sleepy, 0.001), workers=2)
-    with Engine(threads=2) as eng:
-        h = p.submit(eng)
-        deadline = time.monotonic() + 10
-        while (p.profile().items_out < 20 or h.status is not JobStatus.RUNNING) and \
-                time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert h.cancel()
-        h.wait(timeout=10)
-        assert h.status is JobStatus.CANCELLED
-        deadline = time.monotonic() + 5
-        while p.profile().running and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert not p.profile().running  # the job saw the flag and closed the pipeline
-
-
-def test_submit_rejects_another_backend() -> None:
-    with pytest.raises(ValueError, match="runs on the 'thread' backend"):
-        Pipeline([1]).submit(None, backend="process")

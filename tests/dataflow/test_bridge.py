@@ -7,14 +7,14 @@ import functools
 import gc
 import itertools
 import threading
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from godnb.core.pipeline import Pipeline, PipelineError
-from tests.core import pipeline_funcs as pf
+from tests.dataflow import pipeline_funcs as pf
+from tests.waiting import wait_until_async
 
 
 def pipe_threads() -> list[str]:
@@ -22,10 +22,8 @@ def pipe_threads() -> list[str]:
 
 
 async def wait_no_threads(within: float = 3.0) -> None:
-    deadline = time.monotonic() + within
-    while pipe_threads() and time.monotonic() < deadline:
-        await asyncio.sleep(0.01)
-    assert pipe_threads() == []
+    await wait_until_async(lambda: not pipe_threads(), within,
+                           lambda: f"the pipeline threads to end; left: {pipe_threads()}")
 
 
 async def acount(n: int | None = None) -> AsyncIterator[int]:

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from godnb.core.pipeline import Pipeline, PipelineError
 from godnb.errors import WorkerDied
-from tests.core import pipeline_funcs as pf
+from tests.dataflow import pipeline_funcs as pf
+from tests.waiting import wait_until
 
 BACKENDS = ["thread", "process", "async"]
 DOUBLE = {"thread": pf.double, "process": pf.double, "async": pf.adouble}
@@ -36,12 +37,9 @@ def pipe_threads() -> list[str]:
 
 
 def assert_shut_down(within: float = 0.0) -> None:
-    deadline = time.monotonic() + within
-    while (pipe_threads() or multiprocessing.active_children()) and \
-            time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert pipe_threads() == []
-    assert multiprocessing.active_children() == []
+    wait_until(lambda: not pipe_threads() and not multiprocessing.active_children(), within,
+               lambda: f"the stage's workers to end; left: {pipe_threads()} "
+                       f"{multiprocessing.active_children()}")
 
 
 # -- same output as plain Python ----------------------------------------------------------------
