@@ -226,7 +226,7 @@ def format_status(counts: Mapping[str, int], engines: Sequence[EngineInfo], db: 
     """``godnb status``: counts by status, the engines registered on the store, and the
     latest recoveries of dead engines' jobs (if any)."""
     total = sum(counts.get(s, 0) for s in _STATUSES)
-    lines = [f"db       {clean(db)}", f"jobs     {total}: {format_counts(counts)}",
+    lines = [f"db       {clean(db)}", f"jobs     {format_count(total)}: {format_counts(counts)}",
              f"engines  {len(engines)}"]
     for e in engines:
         lines.append(f"  {clean(e.owner)}  pid {e.pid} on {clean(e.host)}  up "

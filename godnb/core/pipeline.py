@@ -50,6 +50,7 @@ from godnb.dataflow.stages import (
 )
 from godnb.execution.context import check_cancelled, progress
 from godnb.registry import get_plugin
+from godnb.utils.formatting import format_count
 
 if TYPE_CHECKING:
     from godnb.core.engine import Engine
@@ -340,7 +341,7 @@ def _report(pipeline: Pipeline, total: int | None, n_out: int) -> None:
     run = pipeline._last
     read = run.stats[0].n_out if run is not None else 0
     done = read if total is not None else n_out
-    progress(done, total=total, message=f"{read:,} read, {n_out:,} out")
+    progress(done, total=total, message=f"{format_count(read)} read, {format_count(n_out)} out")
 
 
 def _length(source: Any) -> int | None:

@@ -267,7 +267,8 @@ def _title(p: PipelineProfile) -> str:
     stages = sum(1 for s in p.stages if s.kind != "source")
     if not p.started:
         return f"pipeline not started: {stages} stages{note}"
-    rate = f" ({format_rate(p.items_out / p.elapsed, 'items')})" if p.elapsed > 0 else ""
+    rate = f" ({format_rate(p.items_out / p.elapsed, 'items')})" \
+        if p.elapsed > 0 and p.items_out else ""  # no "(-)" for a run that emitted nothing
     return (f"pipeline {p.state}: {stages} stages, {format_count(p.items_out)} items out, "
             f"{format_count(p.errors)} errors in {format_duration(p.elapsed)}{rate}{note}")
 

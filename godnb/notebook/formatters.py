@@ -462,8 +462,9 @@ def _pipeline_head(s: PipelineSnapshot) -> str:
     if s.started and s.stages:
         head += f", {format_count(s.items_out)} items out"
         if s.elapsed:
-            head += (f" in {format_duration(s.elapsed)} "
-                     f"({format_rate(s.items_out / s.elapsed, 'items')})")
+            head += f" in {format_duration(s.elapsed)}"
+            if s.items_out:  # a rate of nothing would read "(-)"
+                head += f" ({format_rate(s.items_out / s.elapsed, 'items')})"
     return head
 
 

@@ -68,7 +68,7 @@ from godnb.notebook.snapshots import (
     snapshot_queue,
     task_names,
 )
-from godnb.utils.formatting import format_percent
+from godnb.utils.formatting import format_count, format_percent
 from godnb.utils.profile import ProfileTable
 from godnb.views.bars import BAR_WIDTH_PX, FONT, STRIPES, name_html, percent_html
 from godnb.views.palette import status_colour
@@ -394,8 +394,10 @@ class GroupView(_View):
             _set_bar(bar, t.done, max(1, t.total), style, False)
             self._task_percent[t.name].value = percent_html(
                 format_percent(t.done / t.total if t.total else 1.0))
-            label.value = (f'<span style="{FONT}">{t.done:,}/{t.total:,}'
-                           + (f" (failed {t.failed:,})" if t.failed else "") + "</span>")
+            label.value = (f'<span style="{FONT}">{format_count(t.done)}/'
+                           f"{format_count(t.total)}"
+                           + (f" (failed {format_count(t.failed)})" if t.failed else "")
+                           + "</span>")
         return not finished
 
 
