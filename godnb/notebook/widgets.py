@@ -70,7 +70,7 @@ from godnb.notebook.snapshots import (
 )
 from godnb.utils.formatting import format_count, format_percent
 from godnb.utils.profile import ProfileTable
-from godnb.views.bars import BAR_WIDTH_PX, FONT, STRIPES, name_html, percent_html
+from godnb.views.bars import BAR_WIDTH_PX, FONT, GAP, STRIPES, name_html, percent_html
 from godnb.views.palette import status_colour
 from godnb.views.timeline import format_timeline_html, format_timeline_text
 
@@ -176,26 +176,35 @@ def _descendants(box: W.Box) -> list[W.Widget]:
     return out
 
 
+# The parts of a widget line sit at the x of the static line's parts (views.bars): a
+# finished job shown static (godnb.notebook.saved) lines up with a running one's widget.
+# So no widget margin of ipywidgets' own (2px a side) between them: the HTML parts carry
+# their gaps, and a bar is followed by the same gap as a static bar.
+BAR_MARGIN = f"0 {GAP.partition(':')[2]} 0 0"
+
+
 def _name(name: str, css: bool = True) -> W.HTML:
     """The fixed-width, ellipsised name column (full name on hover)."""
     return W.HTML(value=(_CSS if css else "") + name_html(name),
-                  layout=W.Layout(flex="0 0 auto", margin="0 4px 0 0"))
+                  layout=W.Layout(flex="0 0 auto", margin="0"))
 
 
 def _percent() -> W.HTML:
-    return W.HTML(value=percent_html(""), layout=W.Layout(flex="0 0 auto"))
+    return W.HTML(value=percent_html(""), layout=W.Layout(flex="0 0 auto", margin="0"))
 
 
 def _label() -> W.HTML:
     # Takes the rest of the line and never wraps: a long error is ellipsised inside.
-    label = W.HTML(layout=W.Layout(flex="1 1 auto", min_width="0", overflow="hidden"))
+    label = W.HTML(layout=W.Layout(flex="1 1 auto", min_width="0", overflow="hidden",
+                                   margin="0"))
     label.add_class("godnb-labelbox")
     return label
 
 
 def _progress(cls: type[W.FloatProgress] | type[W.IntProgress] = W.FloatProgress,
               **kwargs: Any) -> Any:
-    return cls(layout=W.Layout(width=f"{BAR_WIDTH_PX}px", flex="0 0 auto"), **kwargs)
+    return cls(layout=W.Layout(width=f"{BAR_WIDTH_PX}px", flex="0 0 auto", margin=BAR_MARGIN),
+               **kwargs)
 
 
 def _row(*children: W.Widget) -> W.HBox:
@@ -342,7 +351,7 @@ class GroupView(_View):
 
     def __init__(self, group: JobGroup, *, interval: float = 0.1,
                  count_interval: float = 1.0) -> None:
-        bar = W.HTML(layout=W.Layout(flex="0 0 auto", height="28px", margin="0 2px",
+        bar = W.HTML(layout=W.Layout(flex="0 0 auto", height="28px", margin=BAR_MARGIN,
                                      align_items="center"))
         label = _label()
         percent = _percent()

@@ -14,11 +14,7 @@ test's temporary folder, whose path the test prints; look at them when changing 
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,15 +22,14 @@ from typing import Any
 
 import pytest
 
+from tests.browser.lab import serve_lab
 from tests.browser.test_lab import (
     KERNEL_IDLE,
     _errors,
-    _get,
     _kernel_ready,
     _open_notebook,
     _run_all,
     _wait_all_run,
-    _write_settings,
     page,  # noqa: F401 (the fixture)
 )
 
@@ -73,6 +68,20 @@ RESOLVE = """(name) => {
     return colour;
 }"""
 BG = "(el) => getComputedStyle(el).backgroundColor"
+# A bar, live (ipywidgets' progress) or static (the output is rewritten with its final
+# state once its job ended, godnb.notebook.saved): its track and its fill.
+TRACK = ".widget-hprogress .progress, .godnb-bar"
+FILL = ".widget-hprogress .progress-bar, .godnb-fill"
+# True once the output's bar is full and in the colour of ``status`` (live or static).
+FULL_JS = """([el, status]) => {
+    const track = el.querySelector('.widget-hprogress .progress, .godnb-bar');
+    const fill = el.querySelector('.widget-hprogress .progress-bar, .godnb-fill');
+    if (!track || !fill) return false;
+    const style = {completed: 'progress-bar-success', failed: 'progress-bar-danger'}[status];
+    const coloured = fill.classList.contains(style) || fill.dataset.status === status;
+    const full = track.getBoundingClientRect().width - fill.getBoundingClientRect().width;
+    return coloured && Math.abs(full) < 1;
+}"""
 # WCAG contrast of an element's text colour against the notebook's background.
 CONTRAST = """(el) => {
     const rgb = (c) => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
@@ -87,57 +96,18 @@ CONTRAST = """(el) => {
 }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """JupyterLab serving a folder with the look notebook; yields (URL, folder)."""
-    pytest.importorskip("jupyterlab", reason="jupyterlab is not installed")
     nbformat = pytest.importorskip("nbformat")
-    root, state = tmp_path / "root", tmp_path / "state"
+    root = tmp_path / "root"
     root.mkdir()
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
                                  "language": "python"}
     nbformat.write(nb, root / NAME)
-    _write_settings(state / "settings")
-    port = _free_port()
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(state / "runtime")}
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
-           f"--port={port}", "--allow-root", "--IdentityProvider.token=",
-           "--ServerApp.password=", f"--ServerApp.root_dir={root}",
-           "--LabApp.news_url=None",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-           f"--LabApp.user_settings_dir={state / 'settings'}",
-           f"--LabApp.workspaces_dir={state / 'workspaces'}"]
-    log_path = tmp_path / "lab.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"jupyter lab exited:\n{log_path.read_text()[-3000:]}")
-            try:
-                _get(f"{base}/api/status")
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"jupyter lab not ready:\n{log_path.read_text()[-3000:]}")
-                time.sleep(0.2)
+    with serve_lab(root, tmp_path / "state", tmp_path / "lab.log") as base:
         yield base, root
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 def _output(pg: Any, source: str) -> Any:
@@ -183,8 +153,9 @@ def test_bars_timeline_and_report_as_a_user_sees_them(
 
     # -- two bars in two cells, names of different lengths: their left edges align ------
     other = _output(page, "h2 = eng.submit(slow, 20")
-    x1 = running.locator(".widget-hprogress .progress").bounding_box()["x"]
-    x2 = other.locator(".widget-hprogress .progress").bounding_box()["x"]
+    # (the short job may have ended: its output is static then, and must line up as well)
+    x1 = running.locator(TRACK).first.bounding_box()["x"]
+    x2 = other.locator(TRACK).first.bounding_box()["x"]
     assert abs(x1 - x2) <= 1, (x1, x2)
     name = other.locator(".godnb-name")
     assert name.get_attribute("title") == "a-much-longer-task-name-than-the-column"
@@ -196,9 +167,9 @@ def test_bars_timeline_and_report_as_a_user_sees_them(
     # -- a failed job without progress: a full bar in the error colour -----------------
     error = page.evaluate(RESOLVE, "--jp-error-color1")
     success = page.evaluate(RESOLVE, "--jp-success-color1")
-    failed_bar = _output(page, "bad = eng.submit(parse").locator(".progress-bar")
-    assert page.evaluate(BG, failed_bar.element_handle()) == error
-    assert failed_bar.evaluate("(el) => el.style.width") == "100%"
+    failed = _output(page, "bad = eng.submit(parse")
+    page.wait_for_function(FULL_JS, arg=[failed.element_handle(), "failed"], timeout=20_000)
+    assert page.evaluate(BG, failed.locator(FILL).first.element_handle()) == error
     assert "?" not in _output(page, "bad = eng.submit(parse").inner_text()
 
     # status words read at 4.5:1 on the page (WCAG AA for text)
@@ -230,11 +201,9 @@ def test_bars_timeline_and_report_as_a_user_sees_them(
     _shot(group, shots / "group.png")
 
     # -- the running job ends: its bar turns green and full, live ---------------------
-    bar = running.locator(".progress-bar")
-    page.wait_for_function(
-        "(el) => el.classList.contains('progress-bar-success') && el.style.width === '100%'",
-        arg=bar.element_handle(), timeout=30_000)
-    assert page.evaluate(BG, bar.element_handle()) == success
+    page.wait_for_function(FULL_JS, arg=[running.element_handle(), "completed"],
+                           timeout=30_000)
+    assert page.evaluate(BG, running.locator(FILL).first.element_handle()) == success
     _shot(running, shots / "finished-bar.png")
 
     # -- the timeline: a lane per thread, marks with titles ----------------------------
