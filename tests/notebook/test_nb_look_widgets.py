@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,23 +16,9 @@ from godnb.core.pipeline import Pipeline
 from godnb.notebook import rich
 from godnb.notebook.widgets import EngineView, GroupView, JobView, PipelineView, TimelineView
 from tests.core import funcs
+from tests.waiting import wait_until_async
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def views() -> Iterator[list[Any]]:
-    made: list[Any] = []
-    yield made
-    for v in made:
-        v.close()
-
-
-async def _until(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 def test_running_without_progress_is_striped_then_cancelled_is_orange() -> None:
@@ -42,14 +27,16 @@ def test_running_without_progress_is_striped_then_cancelled_is_orange() -> None:
             h = eng.submit(funcs.cooperative, 30)
             v = JobView(h)
             try:
-                await _until(lambda: h.status is JobStatus.RUNNING and v.bar.bar_style)
+                await wait_until_async(
+                    lambda: h.status is JobStatus.RUNNING and v.bar.bar_style, 10,
+                    "the job running, its bar styled")
                 v.flush()
                 assert (v.bar.bar_style, v.bar.value, v.bar.max) == ("info", 1.0, 1.0)
                 assert "godnb-striped" in v.bar._dom_classes
                 assert "running" in v.label.value and "[00:0" in v.label.value
                 assert "?" not in v.label.value + v.percent.value
                 h.cancel()
-                await _until(lambda: v.bar.bar_style == "warning")
+                await wait_until_async(lambda: v.bar.bar_style == "warning", 10, "an orange bar")
                 assert v.bar.value == v.bar.max  # full, in the cancelled colour
                 assert "godnb-striped" not in v.bar._dom_classes
                 assert "cancelled" in v.label.value
@@ -91,11 +78,13 @@ def test_pipeline_view_follows_a_submitted_run_to_its_end() -> None:
             try:
                 assert "not started" in v.header.value
                 h = p.submit(eng)
-                await _until(lambda: "running" in v.header.value)
+                await wait_until_async(lambda: "running" in v.header.value, 10,
+                                       "the pipeline running")
                 await asyncio.sleep(0.3)  # longer than the old idle cut-off in polls
                 gate.set()
                 await h
-                await _until(lambda: "finished" in v.header.value)
+                await wait_until_async(lambda: "finished" in v.header.value, 10,
+                                       "the pipeline finished")
                 assert [b.value for b, _ in v.stage_bars] == [1.0, 1.0, 1.0]
                 assert "200 in → 20 out" in v.stage_bars[2][1].value
                 await asyncio.sleep(0.2)
@@ -119,7 +108,8 @@ def test_timeline_view_redraws_at_most_twice_a_second() -> None:
                 start = time.monotonic()
                 await eng.map(time.sleep, [0.001] * 1500)
                 took = time.monotonic() - start
-                await _until(lambda: "1,500 runs" in v.chart.value)
+                await wait_until_async(lambda: "1,500 runs" in v.chart.value, 10,
+                                       "1,500 runs in the chart")
                 return len(writes), took, v.chart.value
             finally:
                 v.close()
@@ -152,7 +142,7 @@ def test_engine_view_shows_each_lane_and_what_it_runs() -> None:
     async def main() -> None:
         async with Engine(threads=2, name="lanes") as eng:
             h = eng.submit(gate.wait, 10, name="blocker")
-            await _until(lambda: h.status is JobStatus.RUNNING)
+            await wait_until_async(lambda: h.status is JobStatus.RUNNING, 10, "the job running")
             v = EngineView(eng)
             try:
                 text = v.text()
@@ -185,7 +175,7 @@ def test_percentages_and_eta_in_the_widget() -> None:
             h = eng.submit(work)
             v = JobView(h)
             try:
-                await _until(lambda: "4/10" in v.label.value)
+                await wait_until_async(lambda: "4/10" in v.label.value, 10, "4/10 on the label")
                 assert ">40%<" in v.percent.value
                 assert "4/10 [00:00&lt;00:00," in v.label.value  # elapsed<ETA
                 assert "it/s]" in v.label.value

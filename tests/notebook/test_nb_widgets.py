@@ -38,14 +38,6 @@ def inline() -> Iterator[Engine]:
         yield eng
 
 
-@pytest.fixture
-def views() -> Iterator[list[Any]]:
-    made: list[Any] = []
-    yield made
-    for v in made:
-        v.close()
-
-
 def boom() -> None:
     raise ValueError(EVIL)
 
