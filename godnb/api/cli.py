@@ -7,6 +7,7 @@ what a pure formatter in :mod:`godnb.api.cli_format` made of the result::
     godnb status [JOB]          godnb list [--status S] [--limit N]
     godnb result JOB [--wait S] [--unpickle]     godnb cancel JOB [--wait S]
     godnb monitor [--interval S] [--until-done]
+    godnb report PATH [--limit N]   (one self-contained HTML page of the store's run)
     godnb worker [--threads N] [--processes N] [--import MODULE] [--allow PATTERN] [--grace S]
     godnb demo
 
@@ -354,6 +355,31 @@ def cmd_worker(a: argparse.Namespace) -> int:
         reset_logging()  # main() may run in-process (tests, embedding): leave no handler
 
 
+def cmd_report(a: argparse.Namespace) -> int:
+    from godnb.api.report import store_report
+    from godnb.core.reporting import godnb_version
+    from godnb.utils.formatting import format_bytes
+    from godnb.views.report import format_report_html
+
+    folder = os.path.dirname(os.path.abspath(a.path))
+    if not os.path.isdir(folder):
+        raise CLIError(f"can not write {a.path}: no folder {folder}")
+    store = _open_existing(a.db)
+    try:
+        page = format_report_html(store_report(store, a.db, utcnow(), limit=a.limit,
+                                               version=godnb_version()))
+    finally:
+        store.close()
+    try:
+        with open(a.path, "w", encoding="utf-8") as f:
+            f.write(page)
+    except OSError as e:
+        raise CLIError(f"can not write {a.path}: {e.strerror or e}") from None
+    _print(f"wrote {fmt.clean(a.path)} ({format_bytes(len(page.encode()))}): summary, "
+           f"timeline, profile and failures of {fmt.clean(a.db)}, viewable offline")
+    return 0
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     from godnb.api.demo import run_demo
 
@@ -484,6 +510,16 @@ def _add_live(sub: Any) -> None:
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.add_argument("--log-format", default="json", choices=["json", "text"])
     p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("report", parents=[_common(False)],
+                       help="write the store's run to one self-contained HTML file",
+                       description="Summary, an approximate timeline (from each job's "
+                       "finish time and run time), the profile table and the first "
+                       "failures, on one page that needs no network and no kernel.")
+    p.add_argument("path", metavar="PATH", help="the HTML file to write")
+    p.add_argument("--limit", type=bounded_int(1, 10_000_000), default=100_000, metavar="N",
+                   help="read the newest N jobs (default 100,000)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("demo", parents=[_common(False, lambda: None)],
                        help="a headless demo run with the live view",

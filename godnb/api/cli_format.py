@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from godnb.models import Job, JobStatus, Result
 from godnb.models.job import task_reference
 from godnb.storage.recovery import EngineInfo, RecoveryRecord
+from godnb.utils.formatting import format_count, format_percent, format_rate
 
 __all__ = [
     "MonitorSnapshot",
@@ -202,8 +203,8 @@ def format_bar(fraction: float | None, width: int, ascii: bool = False) -> str:
 
 
 def format_counts(counts: Mapping[str, int]) -> str:
-    """Counts by status, in life order, on one line."""
-    return "  ".join(f"{s} {counts.get(s, 0)}" for s in _STATUSES)
+    """Counts by status, in life order, on one line (thousands separated)."""
+    return "  ".join(f"{s} {format_count(counts.get(s, 0))}" for s in _STATUSES)
 
 
 def _progress_text(job: Job) -> str:
@@ -212,8 +213,8 @@ def _progress_text(job: Job) -> str:
         return ""
     parts = []
     if p.fraction is not None:
-        parts.append(f"{p.fraction:4.0%}")
-    parts.append(f"{p.done:g}" + (f"/{p.total:g}" if p.total else ""))
+        parts.append(format_percent(p.fraction))
+    parts.append(format_count(p.done) + (f"/{format_count(p.total)}" if p.total else ""))
     if p.message:
         parts.append(p.message)
     return " ".join(parts)
@@ -225,7 +226,7 @@ def format_status(counts: Mapping[str, int], engines: Sequence[EngineInfo], db: 
     """``godnb status``: counts by status, the engines registered on the store, and the
     latest recoveries of dead engines' jobs (if any)."""
     total = sum(counts.get(s, 0) for s in _STATUSES)
-    lines = [f"db       {clean(db)}", f"jobs     {total}: {format_counts(counts)}",
+    lines = [f"db       {clean(db)}", f"jobs     {format_count(total)}: {format_counts(counts)}",
              f"engines  {len(engines)}"]
     for e in engines:
         lines.append(f"  {clean(e.owner)}  pid {e.pid} on {clean(e.host)}  up "
@@ -353,7 +354,7 @@ def _header(snap: MonitorSnapshot) -> str:
     parts = [clean(snap.title), snap.at.strftime("%H:%M:%S UTC"),
              f"{snap.engines} engine{'s' if snap.engines != 1 else ''}"]
     if snap.rate is not None:
-        parts.append(f"{snap.rate:.1f} jobs/s")
+        parts.append(format_rate(snap.rate, "jobs") if snap.rate > 0 else "0 jobs/s")
     return " · ".join([*parts, clean(snap.db)])  # the path last: it is what a narrow screen cuts
 
 
@@ -362,9 +363,9 @@ def _overall(snap: MonitorSnapshot, width: int, ascii: bool) -> str:
     if total == 0:
         return "no jobs yet"
     done = snap.finished
-    tail = f" {done}/{total} done {done / total:4.0%}"
+    tail = f" {format_count(done)}/{format_count(total)} done {format_percent(done / total)}"
     if snap.active == 0:
-        tail = f" all {total} jobs done"
+        tail = f" all {format_count(total)} jobs done"
     bar_width = max(0, min(40, width - len(tail)))
     return format_bar(done / total, bar_width, ascii) + tail
 

@@ -534,6 +534,10 @@ class ProcessExecutor(Executor, name="process"):
         busy = sum(1 for s in self._slots if s.run is not None)
         return ExecutorInfo(self.name, self.workers, busy, self._started and not self._stopping)
 
+    def worker_keys(self) -> list[Any]:
+        """The slots (one manager thread and one child process each), by index."""
+        return list(self._slots)
+
     # ---- the manager thread ----------------------------------------------------------
 
     def _kill_all(self, slots: list[_Slot]) -> None:

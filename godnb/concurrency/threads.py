@@ -131,3 +131,9 @@ class ThreadExecutor(Executor, name="thread"):
     def info(self) -> ExecutorInfo:
         busy = sum(1 for run in list(self._running.values()) if run is not None)
         return ExecutorInfo(self.name, self.workers, busy, self._started)
+
+    def worker_keys(self) -> list[threading.Thread]:
+        """The worker threads now, oldest first (a retiring one while its job overruns)."""
+        with self._lock:
+            threads = list(self._threads)
+        return sorted(threads, key=lambda t: int(t.name.rpartition("-")[2] or 0))

@@ -20,6 +20,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
@@ -35,6 +36,7 @@ from godnb.core.resume import RecoveryStats
 from godnb.core.runs import InFlight, KeyedRuns
 from godnb.core.runtime import Runtime
 from godnb.core.tasks import TaskSpec, check_allow, resolve_task
+from godnb.core.timeline import Timeline
 from godnb.errors import ValidationError
 from godnb.execution.executor import Executor, ExecutorInfo
 from godnb.execution.loop import EngineLoop
@@ -100,6 +102,8 @@ class Engine:
         max_pending: bound on queued jobs; ``on_full="block"`` waits, ``"reject"`` raises
             :class:`godnb.QueueFull`.
         keep_finished: finished jobs kept for ``jobs()`` and lookups (handles you hold live on).
+        timeline_size: ended runs kept for ``timeline()`` and ``report()`` (the most
+            recent; 100,000 by default, about 21 bytes each).
         resume: with a store, adopt the jobs it holds that this engine can run: recovered
             ones, and ones submitted elsewhere (the CLI, another process) or released;
             ``wait()`` then also waits for those. ``False`` claims nothing this engine did
@@ -120,17 +124,17 @@ class Engine:
             and the ``%god`` magics use). None (default): only if no live default was set
             yet, so the first engine made in a session drives the magics;
             ``god.set_default_engine`` still overrides. True: always; False: never.
+        allow: module patterns (``["mypkg.*"]``) whose jobs this engine may run when it
+            reads them from its store. A store file can name any code, so a stored job
+            runs only if its task is registered with ``@god.task``, was submitted by name
+            to this engine, or its module matches; others fail with the reason (see
+            :func:`godnb.core.tasks.is_allowed`). ``["*"]`` trusts the store like code.
 
     Keyed runs: ``submit(..., key="sweep")`` (and ``map``, ``.key()``) cancels this
     engine's unfinished jobs of an earlier run with the same key, so re-running a cell
     replaces its jobs instead of doubling them ("the latest run wins"). Single flight: a
     ``cache=True`` job identical to one still pending or running does not run; it ends
     with that job's result or error (a cache hit in ``eng.profile()``).
-        allow: module patterns (``["mypkg.*"]``) whose jobs this engine may run when it
-            reads them from its store. A store file can name any code, so a stored job
-            runs only if its task is registered with ``@god.task``, was submitted by name
-            to this engine, or its module matches; others fail with the reason (see
-            :func:`godnb.core.tasks.is_allowed`). ``["*"]`` trusts the store like code.
     """
 
     def __init__(self, threads: int | None = None, processes: int | None = None, *,
@@ -142,7 +146,8 @@ class Engine:
                  resume: bool = True, retry_interrupted: bool = False,
                  max_lag: int = DEFAULT_MAX_LAG, flush_timeout: float = 30.0,
                  capture_output: bool | None = None, default: bool | None = None,
-                 allow: Iterable[str] | None = None) -> None:
+                 allow: Iterable[str] | None = None,
+                 timeline_size: int | None = None) -> None:
         if on_full not in ("block", "reject"):
             raise ValueError(f"on_full must be 'block' or 'reject', got {on_full!r}")
         if max_pending is not None and max_pending < 1:
@@ -161,7 +166,7 @@ class Engine:
         self._closed = False
         self._loop = EngineLoop()
         self._rt = Runtime(pool, loop=self._loop, max_pending=max_pending, on_full=on_full,
-                           keep_finished=keep_finished)
+                           keep_finished=keep_finished, timeline_size=timeline_size)
         self._rt.on_final.append(self._remember)
         self._rt.capture_output = capture_output
         if capture_output:
@@ -495,6 +500,28 @@ class Engine:
         from godnb.core.frames import jobs_frame
 
         return jobs_frame(self)
+
+    def timeline(self) -> Timeline:
+        """The task stream: one lane per worker, one mark per run, coloured by task.
+
+        Live in a notebook (redrawn at most twice a second while jobs run), SVG in the
+        HTML fallback, a text strip per lane in ``str()``; ``.snapshot()`` is the data.
+        """
+        return Timeline(self)
+
+    def report(self, path: str | os.PathLike[str] = "godnb-report.html") -> Path:
+        """Write this engine's run to one self-contained HTML file; returns its path.
+
+        Summary, outcomes, the timeline, the profile table and the first failures, with
+        no script, stylesheet or font from the network: open it anywhere, send it.
+
+        Example:
+            >>> eng.report("run.html")        # doctest: +SKIP
+            PosixPath('run.html')
+        """
+        from godnb.core.reporting import engine_report, write_report
+
+        return write_report(engine_report(self), path)
 
     def events(self) -> AsyncIterator[JobEvent]:
         """Every job's events as they happen: ``async for ev in eng.events()``."""

@@ -50,6 +50,7 @@ from godnb.dataflow.stages import (
 )
 from godnb.execution.context import check_cancelled, progress
 from godnb.registry import get_plugin
+from godnb.utils.formatting import format_count
 
 if TYPE_CHECKING:
     from godnb.core.engine import Engine
@@ -296,7 +297,7 @@ class Pipeline:
         rows = [StageProfile(name="source", kind="source")]
         rows += [StageProfile(name=s.label(i), kind=s.make_stats("").kind)
                  for i, s in enumerate(self._stages)]
-        return PipelineProfile(stages=rows, profiled=self._profile)
+        return PipelineProfile(stages=rows, profiled=self._profile, started=False)
 
     def __repr__(self) -> str:
         parts = [f"Pipeline({describe_source(self._source)})", *map(repr, self._stages)]
@@ -340,7 +341,7 @@ def _report(pipeline: Pipeline, total: int | None, n_out: int) -> None:
     run = pipeline._last
     read = run.stats[0].n_out if run is not None else 0
     done = read if total is not None else n_out
-    progress(done, total=total, message=f"{read:,} read, {n_out:,} out")
+    progress(done, total=total, message=f"{format_count(read)} read, {format_count(n_out)} out")
 
 
 def _length(source: Any) -> int | None:

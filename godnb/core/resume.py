@@ -43,6 +43,7 @@ from godnb.models.job import Job, JobStatus, utcnow
 from godnb.models.result import ErrorInfo, Result
 from godnb.storage.codec import LostCallable, stored_arguments
 from godnb.storage.recovery import RecoveryReport
+from godnb.utils.formatting import format_count
 
 if TYPE_CHECKING:
     from godnb.core.durability import Durability
@@ -102,11 +103,12 @@ class RecoveryStats(BaseModel):
         return self.requeued + self.failed + self.completed + self.cancelled
 
     def __str__(self) -> str:
-        lost = f" ({self.unrestorable} could not be restored)" if self.unrestorable else ""
-        taken = f"adopted {self.adopted}{lost}" if self.resume else "resume off"
-        return (f"recovered {self.requeued} job(s) ({self.interrupted} interrupted), "
-                f"failed {self.failed}, completed {self.completed} from their result, "
-                f"cancelled {self.cancelled}; {taken}")
+        n = format_count  # read in the engine view and the log: the views' separators
+        lost = f" ({n(self.unrestorable)} could not be restored)" if self.unrestorable else ""
+        taken = f"adopted {n(self.adopted)}{lost}" if self.resume else "resume off"
+        return (f"recovered {n(self.requeued)} job(s) ({n(self.interrupted)} interrupted), "
+                f"failed {n(self.failed)}, completed {n(self.completed)} from their result, "
+                f"cancelled {n(self.cancelled)}; {taken}")
 
 
 class Resume:

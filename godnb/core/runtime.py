@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from godnb.core.events import EventHub, Subscription
 from godnb.core.handles import JobHandle
 from godnb.core.scheduler import Scheduler
+from godnb.core.timeline import DEFAULT_CAPACITY, STATUS_CODE, TimelineRecorder
 from godnb.core.timers import TimerThread
 from godnb.errors import (
     JobCancelled,
@@ -40,6 +41,7 @@ from godnb.models.result import ErrorInfo
 from godnb.utils.profile import ProfileCollector
 from godnb.utils.retry import RetryPolicy
 from godnb.utils.timing import Histogram
+from godnb.views.timeline import RETRIED
 
 __all__ = ["Persistence", "Runtime"]
 
@@ -63,7 +65,8 @@ class Runtime:
 
     def __init__(self, executors: dict[str, Executor], *, loop: EngineLoop,
                  max_pending: int | None, on_full: str, keep_finished: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 timeline_size: int | None = None) -> None:
         self.lock = threading.RLock()
         self._room = threading.Condition(self.lock)   # a pending slot freed
         self._idle = threading.Condition(self.lock)   # no job left
@@ -86,6 +89,9 @@ class Runtime:
         self.started_at = clock()
         self.latency = Histogram()
         self.profile = ProfileCollector()
+        # Every ended run (lane, start, end, task, outcome), for eng.timeline(); written
+        # under self.lock by _final and _attempt_failed.
+        self.timeline = TimelineRecorder(timeline_size or DEFAULT_CAPACITY, clock=clock)
         self.hub = EventHub()
         self.timers = TimerThread()
         self.closing = False
@@ -212,16 +218,17 @@ class Runtime:
             run.ended = True
             if run.timer is not None:
                 run.timer.cancel()
-            elapsed = self.clock() - run.started
+            now = self.clock()
+            elapsed = now - run.started
             handle.execution_time += elapsed
             if error is None:
                 handle.output = value
-                self._final(handle, _COMPLETED)
+                self._final(handle, _COMPLETED, now)
                 self.profile.record(handle.job.task_name, ok=True, run_time=elapsed,
                                     retried=handle.job.attempts > 1)
                 return
             if isinstance(error, JobCancelled) and run.cancel_requested:
-                self._final(handle, _CANCELLED)  # the job honoured god.check_cancelled()
+                self._final(handle, _CANCELLED, now)  # it honoured god.check_cancelled()
                 return
             self._attempt_failed(handle, run, error, tb, elapsed)
 
@@ -385,6 +392,7 @@ class Runtime:
         if run.attempt <= job.retries and policy.should_retry(error, run.attempt):
             delay = policy.delay(run.attempt)
             self.retried += 1
+            self.timeline.record(run, job.task_name, RETRIED, run.started + elapsed)
             job.transition(_PENDING)
             self.counts[_RUNNING] -= 1
             self.counts[_PENDING] += 1
@@ -401,7 +409,7 @@ class Runtime:
                 self._requeue(handle)
             return
         handle.error = error
-        self._final(handle, _FAILED)
+        self._final(handle, _FAILED, run.started + elapsed)
         self.profile.record(job.task_name, ok=False, run_time=elapsed,
                             retried=job.attempts > 1)
 
@@ -462,11 +470,15 @@ class Runtime:
         return True
 
     # -- the end of a job --------------------------------------------------------------
-    def _final(self, handle: JobHandle, status: JobStatus) -> None:
-        """Move a job to its final status; must hold the lock."""
+    def _final(self, handle: JobHandle, status: JobStatus, end: float | None = None) -> None:
+        """Move a job to its final status; must hold the lock. ``end``: when its run
+        ended, on ``self.clock`` (read now if not given)."""
         job = handle.job
         before = job.status
         job.end(status)  # raises if it ended already: a job ends once
+        run = handle.run
+        if run is not None:  # it ran (not a pending cancel, not a cache hit)
+            self.timeline.record(run, job.task_name, STATUS_CODE[status], end)
         handle.run = None
         self.running.pop(handle.job_id, None)
         self.counts[before] -= 1

@@ -16,15 +16,20 @@ Example:
 
 from __future__ import annotations
 
-import html
 from array import array
 from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from godnb.utils.formatting import (
+    format_count,
+    format_duration,
+    format_number,
+    format_rate,
+)
 from godnb.utils.frames import make_frame
-from godnb.utils.profile import align_table, format_duration, format_rate, html_row
+from godnb.utils.tables import Column, html_table, text_table
 from godnb.utils.timing import finite_or_none, percentile_of
 
 __all__ = [
@@ -122,7 +127,8 @@ class StageStats:
             name=self.name, kind=self.kind, backend=self.backend, workers=self.workers,
             items_in=self.n_in, items_out=self.n_out, errors=self.errors, busy=busy,
             p50=p50, p95=p95, max_queue_depth=self.max_depth,
-            throughput=self.n_out / elapsed if elapsed > 0 else None)
+            throughput=self.n_out / elapsed if elapsed > 0 else None,
+            rate=self.n_in / busy if busy else None)
 
 
 class StageProfile(BaseModel):
@@ -130,7 +136,9 @@ class StageProfile(BaseModel):
 
     ``busy`` sums the time spent in the stage's function over all workers (so it can
     exceed the wall time of a parallel stage); None for stages without a function.
-    ``throughput`` is items out per second of the run's wall time. ``max_queue_depth`` is
+    ``rate`` is the stage's own speed: items in per second of its busy time (None without
+    a function); it tells a slow stage from a fast one. ``throughput`` is items out per
+    second of the run's wall time (the same clock for every stage). ``max_queue_depth`` is
     the most items the stage held at once (in flight, buffered or reordering); None for
     stages that hold at most the item they are working on.
     """
@@ -149,6 +157,7 @@ class StageProfile(BaseModel):
     p95: float | None = None
     throughput: float | None = None
     max_queue_depth: int | None = None
+    rate: float | None = None
 
 
 class PipelineProfile(BaseModel):
@@ -167,6 +176,14 @@ class PipelineProfile(BaseModel):
     elapsed: float = 0.0
     running: bool = False
     profiled: bool = True
+    started: bool = True  # False: the pipeline has not been iterated yet
+
+    @property
+    def state(self) -> str:
+        """``"not started"``, ``"running"`` or ``"finished"``."""
+        if not self.started:
+            return "not started"
+        return "running" if self.running else "finished"
 
     @property
     def items_out(self) -> int:
@@ -189,7 +206,8 @@ class PipelineProfile(BaseModel):
 
         Columns are :class:`StageProfile`'s fields: ``name``, ``kind``, ``backend``
         (string), ``workers``, ``items_in``, ``items_out``, ``errors`` (int64), ``busy``,
-        ``p50``, ``p95`` (seconds) and ``throughput`` (items/s) as float64 (NaN when
+        ``p50``, ``p95`` (seconds), ``throughput`` (items out per second of the run) and
+        ``rate`` (items in per second of the stage's own busy time) as float64 (NaN when
         unknown), ``max_queue_depth`` (Int64, <NA> for stages that hold one item at most);
         ``df.attrs`` holds ``elapsed``, ``running`` and ``profiled``. Needs pandas
         (``pip install "godnb[pandas]"``).
@@ -215,33 +233,49 @@ _DTYPES = {"name": "string", "kind": "string", "backend": "string", "workers": "
            "items_in": "int64", "items_out": "int64", "errors": "int64",
            "max_queue_depth": "Int64"}
 
-#: The columns of the stage table (the notebook's pipeline view adds a bar after "stage").
-STAGE_COLUMNS = ("stage", "in", "out", "throughput", "busy", "p50", "p95", "max queue")
+#: The columns of the stage table, shared by ``print(p.profile())`` and the notebook's
+#: pipeline view (its text; its HTML draws a bar per stage instead).
+STAGE_COLUMNS = (
+    Column("stage"),
+    Column("in", numeric=True),
+    Column("out", numeric=True),
+    Column("errors", numeric=True),
+    Column("items/s", numeric=True, title="items in per second of the stage's own busy time"),
+    Column("busy", numeric=True, title="time spent in the stage's function (all workers)"),
+    Column("p50", numeric=True, title="median time per item"),
+    Column("p95", numeric=True, title="95th percentile time per item"),
+    Column("max queue", numeric=True, title="most items the stage held at once"),
+)
 
 
 def stage_cells(s: StageProfile) -> list[str]:
     """One stage's row of the table, as text in :data:`STAGE_COLUMNS` order."""
     name = s.name if s.workers <= 1 else f"{s.name} ({s.backend} x{s.workers})"
-    return [name, str(s.items_in), str(s.items_out), format_rate(s.throughput, "items"),
+    return [name, "-" if s.kind == "source" else format_count(s.items_in),
+            format_count(s.items_out), format_count(s.errors), format_number(s.rate),
             format_duration(s.busy), format_duration(s.p50), format_duration(s.p95),
-            "-" if s.max_queue_depth is None else str(s.max_queue_depth)]
+            format_count(s.max_queue_depth)]
 
 
-def format_stage_table(stages: Iterable[StageProfile]) -> list[str]:
-    """The lines of the aligned stage table: its header, then one line per stage."""
-    return align_table(STAGE_COLUMNS, map(stage_cells, stages), rule=False)
+def format_stage_table(stages: Iterable[StageProfile], *, rule: bool = True) -> list[str]:
+    """The lines of the aligned stage table: its header, a rule, then one line per stage."""
+    return text_table(STAGE_COLUMNS, [stage_cells(s) for s in stages], rule=rule)
 
 
 def _title(p: PipelineProfile) -> str:
-    state = "running" if p.running else "finished"
     note = "" if p.profiled else ", profiling off: counts only"
     stages = sum(1 for s in p.stages if s.kind != "source")
-    return (f"pipeline {state}: {stages} stages, {p.items_out:,} items out, "
-            f"{p.errors} errors in {format_duration(p.elapsed)}{note}")
+    if not p.started:
+        return f"pipeline not started: {stages} stages{note}"
+    rate = f" ({format_rate(p.items_out / p.elapsed, 'items')})" \
+        if p.elapsed > 0 and p.items_out else ""  # no "(-)" for a run that emitted nothing
+    return (f"pipeline {p.state}: {stages} stages, {format_count(p.items_out)} items out, "
+            f"{format_count(p.errors)} errors in {format_duration(p.elapsed)}{rate}{note}")
 
 
 def format_pipeline_text(profile: PipelineProfile) -> str:
-    """The profile as an aligned text table: stage names left, numbers right.
+    """The profile as an aligned text table: stage names left, numbers (and their headers)
+    right.
 
     Example:
         >>> print(format_pipeline_text(PipelineProfile()).splitlines()[0])
@@ -258,8 +292,6 @@ def format_pipeline_html(profile: PipelineProfile) -> str:
         >>> "&lt;lambda&gt;" in format_pipeline_html(PipelineProfile(stages=[row]))
         True
     """
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in STAGE_COLUMNS)
-    body = "".join(html_row(stage_cells(s)) for s in profile.stages)
-    return (f'<table class="godnb-pipeline-profile"><caption>{html.escape(_title(profile))}'
-            f"</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-
+    return html_table(STAGE_COLUMNS, [stage_cells(s) for s in profile.stages],
+                      caption=_title(profile), css_class="godnb-pipeline-profile",
+                      empty="no stages")

@@ -184,3 +184,9 @@ class Executor(Plugin, kind="executor"):
 
     def info(self) -> ExecutorInfo:
         return ExecutorInfo(self.name, self.workers, 0, self.host is not None)
+
+    def worker_keys(self) -> list[Any]:
+        """This backend's workers, as ``Run.worker`` names them while one runs an attempt
+        (a thread, a process slot), for per-worker views. Empty for backends whose runs
+        have no worker of their own (async tasks, Dask): they share one lane."""
+        return []

@@ -64,6 +64,7 @@ class Refresher:
         self._closed = False
         self._last = float("-inf")
         self._timer: asyncio.TimerHandle | None = None
+        self._later: asyncio.TimerHandle | None = None  # a request_in() waiting
         self.flushes = 0  # how many flushes ran (tests and curious users)
 
     @property
@@ -112,6 +113,25 @@ class Refresher:
         if again:
             self.request()
 
+    def request_in(self, delay: float) -> None:
+        """Ask for a flush in ``delay`` seconds, unless one is asked for already (any
+        thread). For a clock that must tick while nothing else happens."""
+        loop = self.loop
+        if self._closed or loop is None or self._later is not None or loop.is_closed():
+            return
+        if running_loop() is loop:
+            self._later = loop.call_later(delay, self._later_fire)
+        else:
+            loop.call_soon_threadsafe(self._arm_later, delay)
+
+    def _arm_later(self, delay: float) -> None:
+        if self._later is None and not self._closed and self.loop is not None:
+            self._later = self.loop.call_later(delay, self._later_fire)
+
+    def _later_fire(self) -> None:
+        self._later = None
+        self.request()
+
     def touch(self) -> None:
         """Record a flush done outside the refresher, so the next one waits ``interval``."""
         if self.loop is not None:
@@ -120,12 +140,14 @@ class Refresher:
     def close(self) -> None:
         """Stop: pending flushes are dropped, later requests ignored."""
         self._closed = True
-        timer, self._timer = self._timer, None
-        if timer is not None and self.loop is not None and not self.loop.is_closed():
+        timers = [t for t in (self._timer, self._later) if t is not None]
+        self._timer = self._later = None
+        if timers and self.loop is not None and not self.loop.is_closed():
             try:
-                if running_loop() is self.loop:
-                    timer.cancel()
-                else:
-                    self.loop.call_soon_threadsafe(timer.cancel)
+                for timer in timers:
+                    if running_loop() is self.loop:
+                        timer.cancel()
+                    else:
+                        self.loop.call_soon_threadsafe(timer.cancel)
             except RuntimeError:
                 pass

@@ -13,6 +13,7 @@ from __future__ import annotations
 from html import escape
 
 from godnb.notebook.snapshots import OutputSnapshot
+from godnb.utils.formatting import format_count
 
 __all__ = ["LOG_BOX_STYLE", "TEXT_TAIL", "format_log_html", "format_log_lines_html",
            "format_log_summary", "format_log_text"]
@@ -28,7 +29,7 @@ LOG_BOX_STYLE = ("max-height:17em;overflow:auto;margin:2px 0 4px 0;padding:4px 8
 
 
 def _count(n: int, word: str = "line") -> str:
-    return f"{n:,} {word}{'s' if n != 1 else ''}"
+    return f"{format_count(n)} {word}{'s' if n != 1 else ''}"
 
 
 def format_log_summary(o: OutputSnapshot, shown: int | None = None) -> str:
@@ -36,9 +37,9 @@ def format_log_summary(o: OutputSnapshot, shown: int | None = None) -> str:
     shown = len(o.lines) if shown is None else shown
     notes = []
     if shown < o.kept:
-        notes.append(f"newest {shown} shown")
+        notes.append(f"newest {format_count(shown)} shown")
     if o.cut:
-        notes.append(f"{o.cut:,} earlier cut")
+        notes.append(f"{format_count(o.cut)} earlier cut")
     return f"output: {_count(o.total)}" + (f" ({'; '.join(notes)})" if notes else "")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Generator
+from html import escape
 from typing import Any, NoReturn
 
 from IPython.core.error import UsageError
@@ -34,6 +35,7 @@ from godnb.notebook.formatters import (
 )
 from godnb.notebook.rich import Report
 from godnb.notebook.snapshots import snapshot_engine, snapshot_job, snapshot_queue
+from godnb.utils.formatting import format_bytes
 
 __all__ = ["USAGE", "GodMagics", "Waiter"]
 
@@ -58,6 +60,8 @@ Engine made in this kernel, unless god.set_default_engine chose another).
       it waits right here instead: fine for thread and process jobs; a job that needs
       the event loop can only be awaited.
   %god profile             per-task timing table
+  %god timeline            the task stream: a lane per worker, a mark per run
+  %god report PATH         write the engine's run to one self-contained HTML file
   %god help                this text
 
 JOB is a job id, a unique prefix of one (4+ characters), the name of a variable that
@@ -116,6 +120,8 @@ def _build_parser() -> _Parser:
     wait.add_argument("--timeout", type=_seconds, default=None)
     wait.add_argument("--block", action="store_true")
     sub.add_parser("profile", add_help=False)
+    sub.add_parser("timeline", add_help=False)
+    sub.add_parser("report", add_help=False).add_argument("path")
     sub.add_parser("help", add_help=False)
     return parser
 
@@ -282,6 +288,21 @@ class GodMagics(Magics):
     def _cmd_profile(self, args: argparse.Namespace, cell: None) -> Report:
         table = self.engine.profile()
         return Report(table.to_text(), table.to_html())
+
+    def _cmd_timeline(self, args: argparse.Namespace, cell: None) -> Any:
+        return self.engine.timeline()
+
+    def _cmd_report(self, args: argparse.Namespace, cell: None) -> Report:
+        try:
+            path = self.engine.report(args.path)
+        except OSError as e:
+            raise UsageError(f"%god report: can not write {args.path!r}: {e.strerror or e}"
+                             ) from None
+        size = format_bytes(path.stat().st_size)
+        text = f"wrote {path} ({size}): summary, timeline, profile and failures, offline"
+        link = escape(str(path))
+        return Report(text, f'wrote <a href="{link}" target="_blank">{link}</a> ({size}): '
+                            f"summary, timeline, profile and failures, offline")
 
     def _cmd_help(self, args: argparse.Namespace, cell: None) -> None:
         print(USAGE)

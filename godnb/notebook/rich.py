@@ -22,6 +22,7 @@ from typing import Any
 from godnb.core import display
 from godnb.core.engine import Engine
 from godnb.core.handles import JobGroup, JobHandle
+from godnb.core.timeline import Timeline
 from godnb.notebook.formatters import (
     format_engine_html,
     format_engine_text,
@@ -41,13 +42,14 @@ from godnb.notebook.snapshots import (
     snapshot_pipeline,
 )
 from godnb.utils.profile import ProfileTable
+from godnb.views.timeline import format_timeline_html, format_timeline_text
 
 __all__ = ["Report", "finality", "in_kernel", "install", "kind_of", "render", "static_bundle",
            "use_widgets", "widgets_available", "widgets_enabled"]
 
 HINT_HTML = ('<div style="color:#757575;font-size:11px">live view unavailable: '
              '<code>pip install "godnb[notebook]"</code></div>')
-VIEW_KINDS = ("job", "group", "queue", "engine", "profile", "pipeline")
+VIEW_KINDS = ("job", "group", "queue", "engine", "profile", "pipeline", "timeline")
 
 _forced: bool | None = None
 
@@ -110,7 +112,8 @@ def _is_pipeline(obj: Any) -> bool:
 
 
 def kind_of(obj: Any) -> str | None:
-    """Which view displays ``obj``: job, group, engine, profile, pipeline; or None."""
+    """Which view displays ``obj``: job, group, engine, profile, pipeline, timeline; or
+    None."""
     if isinstance(obj, JobHandle):
         return "job"
     if isinstance(obj, JobGroup):
@@ -121,6 +124,8 @@ def kind_of(obj: Any) -> str | None:
         return "profile"
     if _is_pipeline(obj):
         return "pipeline"
+    if isinstance(obj, Timeline):
+        return "timeline"
     return None
 
 
@@ -131,6 +136,7 @@ _STATIC: dict[str, Callable[[Any], tuple[str, str]]] = {
     "profile": lambda t: (format_profile_text(t), format_profile_html(t)),
     "pipeline": lambda p: _both(snapshot_pipeline(p), format_pipeline_text,
                                 format_pipeline_html),
+    "timeline": lambda t: _both(t.snapshot(), format_timeline_text, format_timeline_html),
 }
 
 
@@ -152,7 +158,8 @@ def finality(kind: str, obj: Any) -> tuple[bool, bool]:
     """``(final now, final for good)`` of the object a ``kind`` view shows.
 
     Jobs, groups, finished pipelines and profile tables stay final; an engine (queue,
-    engine and live profile views) is final while idle and live again with new work.
+    engine, timeline and live profile views) is final while idle and live again with new
+    work.
     """
     if kind in ("job", "group"):
         done = bool(obj.done())
@@ -162,6 +169,8 @@ def finality(kind: str, obj: Any) -> tuple[bool, bool]:
         return finished, finished
     if isinstance(obj, ProfileTable):
         return True, True
+    if isinstance(obj, Timeline):
+        obj = obj.engine  # a timeline follows its engine, like the queue view
     if isinstance(obj, Engine):
         if obj.closed:
             return True, True

@@ -3,18 +3,19 @@
 A live widget is only a reference to state in the kernel: a notebook saved and reopened
 without that state shows "Error displaying widget: model not found" in JupyterLab (which
 prefers the widget MIME type in a trusted notebook), and nbconvert shows nothing. So
-godnb shows a job, group, pipeline, queue, engine or profile view under a *display id*
-(``_ipython_display_``), live, and once it reaches its final state rewrites that output
-in place with a plain bundle: ``text/plain`` and ``text/html`` of the final state, no
-widget (``update_display``). What the notebook saves, what nbconvert exports and what
+godnb shows a job, group, pipeline, queue, engine, profile or timeline view under a
+*display id* (``_ipython_display_``), live, and once it reaches its final state rewrites
+that output in place with a plain bundle: ``text/plain`` and ``text/html`` of the final
+state, no widget (``update_display``). What the notebook saves, what nbconvert exports and what
 Lab shows without a kernel is then the outcome, never a frozen "running".
 
 When the rewrite happens:
 
 * a job or group: right as it ends (a done callback hands the rewrite to the kernel
   loop; it runs before a cell awaiting that job resumes);
-* a queue, engine or profile view following an engine: whenever the engine goes idle,
-  and back to the live widget when work arrives again; a pipeline: when it finished;
+* a queue, engine, timeline or profile view following an engine: whenever the engine
+  goes idle, and back to the live widget when work arrives again; a pipeline: when it
+  finished;
 * and after every cell (IPython's ``post_run_cell``), for anything that ended meanwhile
   (a blocking ``h.result()`` keeps the loop from running the rewrite earlier).
 
@@ -26,19 +27,27 @@ whichever cell sent it. A rewrite sent between two cells reaches JupyterLab but 
 headless run, so the next cell's ``post_run_cell`` sends the final bundle once more
 (the same content: a no-op on screen) before the output is let go. An object that has
 already ended is shown static from the start.
+
+The same :class:`LiveDisplay` serves library code that shows a view while it blocks the
+cell (:func:`godnb.core.display.show`, answered by :mod:`godnb.notebook.showing`: joblib's
+bar): that caller keeps it current with :meth:`LiveDisplay.tick` and ends it with
+:meth:`LiveDisplay.close`, which leaves the static final state in the output too.
 """
 
 from __future__ import annotations
 
 import contextvars
 import logging
+import time
 from typing import Any
 
+from godnb.execution.loop import running_loop
 from godnb.notebook import rich
 from godnb.notebook.live import view_loop
 from godnb.notebook.rich import finality
 
-__all__ = ["LiveDisplay", "install", "live_displays", "settle_all", "show", "show_view"]
+__all__ = ["LiveDisplay", "install", "live_displays", "settle_all", "show", "show_view",
+           "with_hint"]
 
 log = logging.getLogger("godnb.notebook")
 MAX_TRACKED = 500  # displays followed at once; the oldest is let go past this
@@ -47,29 +56,37 @@ _tracked: dict[int, LiveDisplay] = {}
 
 
 class LiveDisplay:
-    """One output shown under a display id, rewritten static when its object ends.
+    """One output shown under a display id: live while its object runs, static at the end.
+
+    Followed by this module (:meth:`settle`, once its object is final), or driven by the
+    library code that showed it (:meth:`tick` and :meth:`close`; see the module doc).
 
     Args:
         kind: the view kind (``"job"``, ``"group"``, ``"queue"``...).
         obj: what the view shows (a handle, a group, an engine, a pipeline, a table).
-        view: the live widget, or None where widgets are off.
+        view: the live widget, or None where widgets are off (the output then holds the
+            static text and HTML, which :meth:`tick` rewrites at most once per
+            ``interval`` seconds).
         handle: IPython's ``DisplayHandle`` of the output.
         owned: True when godnb made the view for this display (it is closed once the
             output is final for good); False for a view the user holds.
     """
 
-    def __init__(self, kind: str, obj: Any, view: Any, handle: Any, owned: bool) -> None:
+    def __init__(self, kind: str, obj: Any, view: Any, handle: Any, owned: bool,
+                 interval: float = 1.0) -> None:
         self.kind = kind
         self.obj = obj
         self.view = view
         self.handle = handle
         self.owned = owned
+        self.interval = interval
         self.static = False  # the output holds the static bundle now
         self.confirmed = False  # ... and that bundle was sent while a cell ran
         self.done = False
         self._final_bundle: dict[str, Any] | None = None
         self.loop = view_loop(obj)
         self._settling = False
+        self._ticked = time.monotonic()
 
     def bundle(self) -> dict[str, Any]:
         """The static bundle of the current state (the view's, when there is one)."""
@@ -79,6 +96,42 @@ class LiveDisplay:
         bundle = rich.static_bundle(self.obj)
         assert bundle is not None
         return bundle
+
+    # -- driven by the code that showed it (a blocking library call) --------------------
+    def tick(self) -> None:
+        """Bring the output up to date: now on the kernel loop's own thread (blocked in
+        the caller, so the loop can not), soon from any other thread."""
+        if self.done:
+            return
+        view = self.view
+        if view is None:
+            if time.monotonic() - self._ticked >= self.interval:
+                self._ticked = time.monotonic()
+                _update(self.handle, with_hint(self.bundle()))
+        elif running_loop() is view.refresher.loop:
+            view.flush()
+        else:
+            view.refresher.request()
+
+    def close(self) -> None:
+        """The caller is done: the output keeps the final state, static; the view closes.
+
+        Idempotent. The static bundle is written whatever :func:`finality` says (the
+        caller knows its object ended), and nothing follows the output afterwards.
+        """
+        if self.done:
+            return
+        self.done = True
+        view = self.view
+        if view is not None and running_loop() is view.refresher.loop:
+            view.flush()  # the widget's own traits show the end too
+        _update(self.handle, self.bundle())
+        self.static = self.confirmed = True
+        if view is not None and self.owned:
+            view.close()
+        _tracked.pop(id(self), None)
+
+    # -- followed by this module ------------------------------------------------------
 
     def settle(self, in_cell: bool = False) -> bool:
         """Rewrite the output if its state changed side; True once final for good.
@@ -135,6 +188,13 @@ def _update(handle: Any, bundle: dict[str, Any]) -> None:
     handle.update(bundle, raw=True)
 
 
+def with_hint(bundle: dict[str, Any]) -> dict[str, Any]:
+    """A live output without widgets says why (not a final one: that is the outcome)."""
+    if not rich.widgets_available():
+        bundle["text/html"] += rich.HINT_HTML
+    return bundle
+
+
 def _track(entry: LiveDisplay) -> None:
     _tracked[id(entry)] = entry
     while len(_tracked) > MAX_TRACKED:
@@ -181,9 +241,7 @@ def show(obj: Any) -> None:
     if not follow or not rich.widgets_enabled():
         bundle = rich.static_bundle(obj)
         assert bundle is not None
-        if follow and not rich.widgets_available():
-            bundle["text/html"] += rich.HINT_HTML
-        handle = _display(bundle, follow)
+        handle = _display(with_hint(bundle) if follow else bundle, follow)
         if follow:
             _track(LiveDisplay(kind, obj, None, handle, owned=True))
         return
@@ -196,7 +254,8 @@ def show(obj: Any) -> None:
 
 _SUBJECT = {"JobView": ("job", "handle"), "GroupView": ("group", "group"),
             "QueueView": ("queue", "engine"), "EngineView": ("engine", "engine"),
-            "ProfileView": ("profile", "source"), "PipelineView": ("pipeline", "pipeline")}
+            "ProfileView": ("profile", "source"), "PipelineView": ("pipeline", "pipeline"),
+            "TimelineView": ("timeline", "timeline")}
 
 
 def show_view(view: Any) -> None:

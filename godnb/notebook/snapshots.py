@@ -21,11 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from godnb.core.handles import JobGroup, JobHandle, cancel_reason
 from godnb.models.job import JobStatus
+from godnb.utils.formatting import eta_seconds
 
 __all__ = [
     "EngineSnapshot",
     "GroupSnapshot",
     "JobSnapshot",
+    "LaneJob",
+    "LaneSnapshot",
     "OutputSnapshot",
     "PipelineSnapshot",
     "QueueRow",
@@ -95,6 +98,13 @@ class JobSnapshot(_Snapshot):
             return None
         return max(0.0, min(1.0, self.done / self.total))
 
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current rate, while running with a known total."""
+        if self.status is not JobStatus.RUNNING:
+            return None
+        return eta_seconds(self.done, self.total, self.rate)
+
 
 class TaskTally(_Snapshot):
     """One task name's share of a mixed group."""
@@ -125,6 +135,30 @@ class GroupSnapshot(_Snapshot):
     @property
     def finished(self) -> bool:
         return self.done >= self.total
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current rate, while jobs remain."""
+        return None if self.finished else eta_seconds(self.done, self.total, self.rate)
+
+    def shares(self) -> list[tuple[str, float, int]]:
+        """(status, share of all jobs, count) of ended jobs: one stacked bar's segments.
+
+        Completed jobs read "running" (the bar's working colour) until the group ends,
+        then "completed"; failed and cancelled keep their colours throughout, so 4
+        failures among 100 jobs are a 4% red segment, not a red bar. ``counts`` may lag
+        ``done`` (it is refreshed less often): the shares never exceed ``done``.
+        """
+        if not self.total:
+            return []
+        failed, cancelled = self.counts.get("failed", 0), self.counts.get("cancelled", 0)
+        bad = min(self.done, failed + cancelled)
+        failed = min(failed, bad)
+        ok = max(0, self.done - bad)
+        ok_status = "completed" if self.finished else "running"
+        out = [(ok_status, ok / self.total, ok), ("failed", failed / self.total, failed),
+               ("cancelled", (bad - failed) / self.total, bad - failed)]
+        return [seg for seg in out if seg[2]]
 
     @property
     def status(self) -> JobStatus:
@@ -177,6 +211,23 @@ class WorkerSnapshot(_Snapshot):
     started: bool
 
 
+class LaneJob(_Snapshot):
+    """A job running on a lane now."""
+
+    job_id: str
+    name: str
+    elapsed: float = 0.0
+    fraction: float | None = None
+
+
+class LaneSnapshot(_Snapshot):
+    """One worker lane (``thread-1``, ``process-2``, ``async``) and what it runs now."""
+
+    name: str
+    backend: str
+    running: list[LaneJob] = Field(default_factory=list)
+
+
 class EngineSnapshot(_Snapshot):
     """An engine summary: counts, workers per backend, throughput, latency."""
 
@@ -191,6 +242,7 @@ class EngineSnapshot(_Snapshot):
     workers: dict[str, WorkerSnapshot] = Field(default_factory=dict)
     uptime: float = 0.0
     closed: bool = False
+    lanes: list[LaneSnapshot] = Field(default_factory=list)
     recovery: str | None = None  # what the store recovered and the engine adopted, if any
 
     @property
@@ -203,16 +255,37 @@ class StageSnapshot(_Snapshot):
     items_in: int = 0
     items_out: int = 0
     busy: float | None = None        # seconds spent working
-    throughput: float | None = None  # items out per second
+    throughput: float | None = None  # the stage's own rate: items in per busy second
     p50: float | None = None
     p95: float | None = None
     queue_depth: int | None = None
+    # How far the stage got, scaled to its own input: the share of what its upstream will
+    # send that it has taken in (None: unknown, e.g. a source of unknown length).
+    fraction: float | None = None
+    errors: int = 0
+    kind: str = "stage"          # "source", "map", "batch"... (a source has no input)
+    backend: str | None = None   # where a parallel stage runs, and on how many workers
+    workers: int = 1
 
 
 class PipelineSnapshot(_Snapshot):
     name: str = "pipeline"
     stages: list[StageSnapshot] = Field(default_factory=list)
     finished: bool = False
+    started: bool = True  # False before the pipeline was ever iterated
+    elapsed: float | None = None
+    total: int | None = None  # items in the source, when it has a length
+
+    @property
+    def state(self) -> str:
+        """``"not started"``, ``"running"`` or ``"finished"``."""
+        if not self.started:
+            return "not started"
+        return "finished" if self.finished else "running"
+
+    @property
+    def items_out(self) -> int:
+        return self.stages[-1].items_out if self.stages else 0
 
 
 # -- jobs -------------------------------------------------------------------------------
@@ -240,13 +313,14 @@ def snapshot_job(handle: JobHandle, now: float | None = None) -> JobSnapshot:
     error = None
     if status is JobStatus.FAILED:
         error = str(handle.errors[-1]) if handle.errors else (job.error or "failed")
-    reported = job.progress is not None  # a rate only for jobs that report progress
+    reported = job.progress is not None  # counts and a rate only for jobs that report
     rate = progress.done / elapsed if reported and elapsed and progress.done > 0 else None
+    done, total = (progress.done, progress.total) if reported else (0.0, None)
     message = progress.message
     if status is JobStatus.CANCELLED:
         message = cancel_reason(handle) or message  # e.g. "replaced by job X (key 'k')"
     return JobSnapshot(job_id=handle.job_id, name=handle.name, status=status,
-                       done=progress.done, total=progress.total, message=message,
+                       done=done, total=total, message=message,
                        elapsed=elapsed, rate=rate, error=error, attempts=job.attempts,
                        priority=job.priority, group=job.group, backend=job.backend,
                        cell=job.cell, output=snapshot_output(handle))
@@ -351,8 +425,8 @@ def snapshot_queue(engine: Any, limit: int = 20, now: float | None = None) -> Qu
 
 
 # -- the engine -------------------------------------------------------------------------
-def snapshot_engine(engine: Any) -> EngineSnapshot:
-    """Read ``engine.stats()`` into a display snapshot."""
+def snapshot_engine(engine: Any, now: float | None = None) -> EngineSnapshot:
+    """Read ``engine.stats()`` and its worker lanes into a display snapshot."""
     s = engine.stats()
     workers = {name: WorkerSnapshot(workers=w["workers"], busy=w["busy"],
                                     started=bool(w["started"]))
@@ -363,7 +437,27 @@ def snapshot_engine(engine: Any) -> EngineSnapshot:
                           submitted=s.submitted, retried=s.retried, throughput=s.throughput,
                           latency_p50=s.latency_p50, latency_p99=s.latency_p99,
                           workers=workers, uptime=s.uptime, closed=bool(engine.closed),
-                          recovery=str(recovery) if shown else None)
+                          recovery=str(recovery) if shown else None,
+                          lanes=_lanes(engine, now))
+
+
+def _lanes(engine: Any, now: float | None) -> list[LaneSnapshot]:
+    timeline = getattr(engine, "timeline", None)
+    if not callable(timeline) or engine.closed:
+        return []
+    now = time.monotonic() if now is None else now
+    lanes = []
+    for name, backend, handles in timeline().lanes_now():
+        running = []
+        for h in handles:
+            run = h.run
+            started = run.started if run is not None else now
+            p = h.job.progress
+            fraction = p.done / p.total if p is not None and p.total else None
+            running.append(LaneJob(job_id=h.job_id, name=h.name,
+                                   elapsed=max(0.0, now - started), fraction=fraction))
+        lanes.append(LaneSnapshot(name=name, backend=backend, running=running))
+    return lanes
 
 
 # -- pipelines (duck-typed: the pipeline module is written elsewhere) ----------------------
@@ -394,15 +488,69 @@ def _as_float(value: Any) -> float | None:
 
 
 def _stage(stage: Any, index: int) -> StageSnapshot:
+    backend = _pick(stage, ("backend",))
     return StageSnapshot(
         name=str(_pick(stage, ("name", "stage"), f"stage {index}")),
         items_in=_as_int(_pick(stage, ("items_in", "in", "received"), 0)) or 0,
         items_out=_as_int(_pick(stage, ("items_out", "out", "emitted"), 0)) or 0,
         busy=_as_float(_pick(stage, ("busy", "busy_time", "busy_seconds"))),
-        throughput=_as_float(_pick(stage, ("throughput", "rate"))),
+        throughput=_stage_rate(stage),
         p50=_as_float(_pick(stage, ("p50", "latency_p50"))),
         p95=_as_float(_pick(stage, ("p95", "latency_p95"))),
-        queue_depth=_as_int(_pick(stage, ("max_queue_depth", "queue_depth", "max_queue"))))
+        queue_depth=_as_int(_pick(stage, ("max_queue_depth", "queue_depth", "max_queue"))),
+        errors=_as_int(_pick(stage, ("errors",), 0)) or 0,
+        kind=str(_pick(stage, ("kind",), "stage")),
+        backend=None if backend is None else str(backend),
+        workers=_as_int(_pick(stage, ("workers",), 1)) or 1)
+
+
+def _stage_rate(stage: Any) -> float | None:
+    """The stage's own speed. godnb's StageProfile has ``rate`` (items per busy second,
+    None for stages without a function); other profile objects may only have a
+    ``throughput``."""
+    has_rate = "rate" in stage if isinstance(stage, Mapping) else hasattr(stage, "rate")
+    return _as_float(_pick(stage, ("rate",) if has_rate else ("throughput",)))
+
+
+def _length(obj: Any) -> int | None:
+    """Items in a pipeline's source, if it has a length."""
+    source = getattr(obj, "source", None)
+    if source is None or isinstance(source, str | bytes):
+        return None
+    try:
+        return len(source)
+    except TypeError:
+        return None
+
+
+def _fractions(stages: list[StageSnapshot], finished: bool, total: int | None
+               ) -> list[float | None]:
+    """Each stage's progress, scaled to its own input.
+
+    The first stage (the source) is its items read out of the source's length (all of
+    it once the run finished; unknown otherwise). Each later stage is its upstream's
+    fraction times the share of the upstream's output it has taken in: a ``batch``
+    that turned 4,000 items into 63 lists and an inference stage that took those 63
+    both read 100% at the end, and a stage that lags its upstream shows by how much.
+    """
+    out: list[float | None] = []
+    upstream: float | None = None
+    for i, st in enumerate(stages):
+        if i == 0:
+            if finished:
+                frac: float | None = 1.0
+            elif total:
+                frac = min(1.0, st.items_out / total)
+            else:
+                frac = None
+        else:
+            sent = stages[i - 1].items_out
+            taken = 1.0 if finished and sent == 0 else (
+                min(1.0, st.items_in / sent) if sent else 0.0)
+            frac = None if upstream is None else upstream * taken
+        out.append(frac)
+        upstream = frac
+    return out
 
 
 def snapshot_pipeline(obj: Any) -> PipelineSnapshot:
@@ -410,7 +558,7 @@ def snapshot_pipeline(obj: Any) -> PipelineSnapshot:
 
     Defensive by design: any object with ``.profile()`` returning something with
     ``.stages`` (each with ``name``, ``items_in``, ``items_out``, ``busy``,
-    ``throughput``...) works; missing fields show as ``-``.
+    ``rate``...) works; missing fields show as ``-``.
     """
     profile = obj
     profile_fn = getattr(obj, "profile", None)
@@ -423,9 +571,18 @@ def snapshot_pipeline(obj: Any) -> PipelineSnapshot:
     name = _pick(obj, ("name",)) or _pick(profile, ("name",)) or "pipeline"
     snapshots = [_stage(s, i) for i, s in enumerate(stages)]
     running = _pick(profile, ("running",))
+    started = _pick(profile, ("started",))
+    started = True if not isinstance(started, bool) else started
     if isinstance(running, bool):  # godnb's PipelineProfile: a run that stopped is over
-        finished = not running and any(st.items_in or st.items_out for st in snapshots)
+        finished = started and not running
     else:
         finished = bool(_pick(profile, ("finished", "done", "closed"), False)
                         or _pick(obj, ("finished", "closed"), False))
-    return PipelineSnapshot(name=str(name), stages=snapshots, finished=finished)
+    total = _length(obj)
+    fractions = _fractions(snapshots, finished, total)
+    snapshots = [st.model_copy(update={"fraction": f}) for st, f in
+                 zip(snapshots, fractions, strict=True)]
+    elapsed = _as_float(_pick(profile, ("elapsed",)))
+    return PipelineSnapshot(name=str(name), stages=snapshots, finished=finished,
+                            started=started, elapsed=elapsed if started else None,
+                            total=total)

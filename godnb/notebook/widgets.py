@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from html import escape
 from typing import Any
 
 import ipywidgets as W
@@ -37,6 +36,7 @@ from godnb.models.job import JobStatus
 from godnb.notebook.formatters import (
     BAR_STYLE,
     ROW_PX,
+    bar_state,
     format_engine_html,
     format_engine_text,
     format_group_html,
@@ -49,8 +49,11 @@ from godnb.notebook.formatters import (
     format_profile_text,
     format_queue_html,
     format_queue_text,
+    group_bar_html,
     group_label_html,
     job_label_html,
+    pipeline_header_html,
+    stage_bar_state,
     stage_label_html,
 )
 from godnb.notebook.live import Refresher, view_loop
@@ -65,10 +68,26 @@ from godnb.notebook.snapshots import (
     snapshot_queue,
     task_names,
 )
+from godnb.utils.formatting import format_count, format_percent
 from godnb.utils.profile import ProfileTable
+from godnb.views.bars import BAR_WIDTH_PX, FONT, GAP, STRIPES, name_html, percent_html
+from godnb.views.palette import status_colour
+from godnb.views.timeline import format_timeline_html, format_timeline_text
 
 __all__ = ["EngineView", "GroupView", "JobView", "PipelineView", "ProfileView", "QueueView",
-           "make_view"]
+           "TimelineView", "make_view"]
+
+# Once per view (in its name cell): the animation of a running bar of unknown length, on
+# ipywidgets' own progress bar (class "godnb-striped"). Only in live widgets; the static
+# fallbacks show the stripes without motion.
+_CSS = ("<style>.godnb-striped .progress-bar{" + STRIPES + ";"
+        "animation:godnb-stripes 1s linear infinite}"
+        "@keyframes godnb-stripes{from{background-position:16px 0}to{background-position:0 0}}"
+        # an HTML widget's content box does not shrink below its text by default: let a
+        # label shrink with its cell, so its message and error end in an ellipsis
+        ".godnb-labelbox .widget-html-content{min-width:0;overflow:hidden}"
+        "</style>")
+BAR_HEIGHT_PX = 20  # ipywidgets' own bar: 28px high with 4px margins
 
 
 class _View(W.VBox):
@@ -157,18 +176,65 @@ def _descendants(box: W.Box) -> list[W.Widget]:
     return out
 
 
-def _bar_row(name: str, bar: W.DOMWidget, label: W.HTML, name_width: str = "auto") -> W.HBox:
-    desc = W.HTML(value=f"<b>{escape(name)}</b>", layout=W.Layout(width=name_width))
-    return W.HBox([desc, bar, label])
+# The parts of a widget line sit at the x of the static line's parts (views.bars): a
+# finished job shown static (godnb.notebook.saved) lines up with a running one's widget.
+# So no widget margin of ipywidgets' own (2px a side) between them: the HTML parts carry
+# their gaps, and a bar is followed by the same gap as a static bar.
+BAR_MARGIN = f"0 {GAP.partition(':')[2]} 0 0"
+
+
+def _name(name: str, css: bool = True) -> W.HTML:
+    """The fixed-width, ellipsised name column (full name on hover)."""
+    return W.HTML(value=(_CSS if css else "") + name_html(name),
+                  layout=W.Layout(flex="0 0 auto", margin="0"))
+
+
+def _percent() -> W.HTML:
+    return W.HTML(value=percent_html(""), layout=W.Layout(flex="0 0 auto", margin="0"))
+
+
+def _label() -> W.HTML:
+    # Takes the rest of the line and never wraps: a long error is ellipsised inside.
+    label = W.HTML(layout=W.Layout(flex="1 1 auto", min_width="0", overflow="hidden",
+                                   margin="0"))
+    label.add_class("godnb-labelbox")
+    return label
+
+
+def _progress(cls: type[W.FloatProgress] | type[W.IntProgress] = W.FloatProgress,
+              **kwargs: Any) -> Any:
+    return cls(layout=W.Layout(width=f"{BAR_WIDTH_PX}px", flex="0 0 auto", margin=BAR_MARGIN),
+               **kwargs)
+
+
+def _row(*children: W.Widget) -> W.HBox:
+    return W.HBox(list(children), layout=W.Layout(flex_flow="row nowrap",
+                                                  align_items="center", width="100%"))
+
+
+def _set_bar(bar: Any, value: float, maximum: float, style: str, striped: bool) -> None:
+    with bar.hold_sync():
+        bar.max = maximum
+        bar.value = value
+        bar.bar_style = style
+        if striped:
+            bar.add_class("godnb-striped")
+        else:
+            bar.remove_class("godnb-striped")
 
 
 # -- one job ---------------------------------------------------------------------------------
 class JobView(_View):
-    """A job's bar: name, bar, done/total, elapsed, rate; green on success, red on failure.
+    """A job's line, tqdm's layout: name, percentage, bar, done/total, elapsed<ETA, rate.
+
+    Green on success, red on failure, orange when cancelled. A job without progress shows
+    its state and elapsed time, its bar full in the state's colour (striped and moving
+    while it runs). The name column has a fixed width, so bars of different cells align.
 
     Traits to read: ``bar.value``, ``bar.max``, ``bar.bar_style`` (``"success"``,
-    ``"danger"``, ``"warning"``), ``label.value`` (HTML) and, for a job whose output is
-    captured (every job in a kernel), ``log_panel`` (a :class:`LogPanel` of what it printed).
+    ``"danger"``, ``"warning"``, ``"info"`` running without a total), ``percent.value``
+    and ``label.value`` (HTML) and, for a job whose output is captured (every job in a
+    kernel), ``log_panel`` (a :class:`LogPanel` of what it printed, under the line).
 
     Example:
         >>> JobView(eng.submit(train))   # doctest: +SKIP
@@ -177,18 +243,20 @@ class JobView(_View):
     _formats = (format_job_text, format_job_html)
 
     def __init__(self, handle: JobHandle, *, interval: float = 0.1) -> None:
-        bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, layout=W.Layout(width="35%"))
-        label = W.HTML()
+        bar = _progress(value=0.0, min=0.0, max=1.0)
+        label = _label()
+        percent = _percent()
         buffer = handle.captured
         if buffer is None and handle.capturing:
             buffer = handle.capture_output()  # made now, so the view can watch it
         log = LogPanel(handle.output_text) if buffer is not None else None
-        children: list[W.Widget] = [_bar_row(handle.name, bar, label)]
+        children: list[W.Widget] = [_row(_name(handle.name), percent, bar, label)]
         if log is not None:
             children.append(log)
         super().__init__(children=children)
         self.handle = handle
         self.bar = bar
+        self.percent = percent
         self.label = label
         self.log_panel = log
         self._buffer = buffer
@@ -205,13 +273,21 @@ class JobView(_View):
 
     def _render(self) -> bool:
         s = snapshot_job(self.handle)
+        fraction, _, striped = bar_state(s)
         total = s.total or 1.0
-        value = total if s.status is JobStatus.COMPLETED else (
-            min(s.done, total) if s.total else 0.0)
-        with self.bar.hold_sync():
-            self.bar.max = total
-            self.bar.value = value
-            self.bar.bar_style = BAR_STYLE[s.status]
+        value = total if fraction is None or fraction >= 1 or not s.total else \
+            max(0.0, min(s.done, total))
+        if s.status is JobStatus.PENDING:
+            value = 0.0
+        style = "info" if striped else BAR_STYLE[s.status]
+        _set_bar(self.bar, value, total, style, striped)
+        # ipywidgets' "warning" orange is 2.7:1 on white: a cancelled bar takes the darker
+        # shade of the theme (see godnb.views.palette)
+        colour = status_colour("cancelled") if s.status is JobStatus.CANCELLED else None
+        if self.bar.style.bar_color != colour:
+            self.bar.style.bar_color = colour
+        pct = format_percent(s.fraction) if s.total or s.status is JobStatus.COMPLETED else ""
+        self.percent.value = percent_html(pct)
         self.label.value = job_label_html(s)
         buffer = self._buffer
         if self.log_panel is not None and buffer is not None \
@@ -220,6 +296,8 @@ class JobView(_View):
             self.log_panel.update(s.output)
         if s.status.is_terminal:
             self._stop()
+        elif s.status is JobStatus.RUNNING:
+            self._refresher.request_in(1.0)  # the elapsed time ticks with no event
         return False
 
     def _follow(self) -> None:
@@ -256,7 +334,13 @@ class JobView(_View):
 
 # -- a group ---------------------------------------------------------------------------------
 class GroupView(_View):
-    """One bar for an ``eng.map`` group (and one per task name when names are mixed).
+    """One line for an ``eng.map`` group (and one per task name when names are mixed).
+
+    Its bar is stacked, like Dask's: the completed share (blue while the group runs,
+    green once it ended), the failed share red, the cancelled share orange: 4 failures
+    among 100 jobs are a 4% red segment, not a red bar. ``bar.value`` is that bar's HTML;
+    ``segments`` maps each drawn status to (share, count). The first error stays on the
+    line, ellipsised, the full text in its tooltip.
 
     Polls the group's done counter (O(1)) up to 10 times a second while jobs run; counts
     by status (which walk every handle) refresh at most every ``count_interval`` seconds
@@ -267,22 +351,26 @@ class GroupView(_View):
 
     def __init__(self, group: JobGroup, *, interval: float = 0.1,
                  count_interval: float = 1.0) -> None:
-        bar = W.IntProgress(value=0, min=0, max=max(1, len(group)),
-                            layout=W.Layout(width="35%"))
-        label = W.HTML()
+        bar = W.HTML(layout=W.Layout(flex="0 0 auto", height="28px", margin=BAR_MARGIN,
+                                     align_items="center"))
+        label = _label()
+        percent = _percent()
         mixed = len(task_names(group.handles)) > 1
         self_counts = group_counts(group.handles, mixed)
-        rows: list[tuple[str, W.IntProgress, W.HTML]] = []
+        rows: list[tuple[str, W.IntProgress, W.HTML, W.HTML]] = []
         for t in self_counts[1]:
-            rows.append((t.name, W.IntProgress(value=0, min=0, max=max(1, t.total),
-                                               layout=W.Layout(width="25%")), W.HTML()))
-        children: list[W.Widget] = [_bar_row(group.name, bar, label)]
-        children += [_bar_row(n, b, lab, "12em") for n, b, lab in rows]
+            rows.append((t.name, _progress(W.IntProgress, value=0, min=0, max=max(1, t.total)),
+                         _percent(), _label()))
+        children: list[W.Widget] = [_row(_name(group.name), percent, bar, label)]
+        children += [_row(_name(n, css=False), pct, b, lab) for n, b, pct, lab in rows]
         super().__init__(children=children)
         self.group = group
         self.bar = bar
+        self.percent = percent
         self.label = label
-        self.task_bars = {n: (b, lab) for n, b, lab in rows}
+        self.segments: dict[str, tuple[float, int]] = {}
+        self.task_bars = {n: (b, lab) for n, b, _pct, lab in rows}
+        self._task_percent = {n: pct for n, _b, pct, _lab in rows}
         self.count_interval = count_interval
         self.mixed = mixed
         self._counts = self_counts
@@ -303,20 +391,22 @@ class GroupView(_View):
     def _render(self) -> bool:
         finished = self.group.done()
         s = snapshot_group(self.group, counts=self._current_counts(force=finished))
-        with self.bar.hold_sync():
-            self.bar.max = max(1, s.total)  # a group may grow (an executor's, joblib's)
-            self.bar.value = s.done
-            self.bar.bar_style = BAR_STYLE[s.status] if s.finished else ""
+        self.segments = {status: (share, n) for status, share, n in s.shares()}
+        self.bar.value = group_bar_html(s, height_px=BAR_HEIGHT_PX, gap=False)
+        self.percent.value = percent_html(format_percent(s.fraction))
         self.label.value = group_label_html(s)
         for t in s.per_task:
             bar, label = self.task_bars.get(t.name, (None, None))
             if bar is None or label is None:
                 continue
-            with bar.hold_sync():
-                bar.value = t.done
-                bar.bar_style = ("danger" if t.failed else "success") if t.done >= t.total \
-                    else ""
-            label.value = f"{t.done}/{t.total}" + (f" (failed {t.failed})" if t.failed else "")
+            style = ("danger" if t.failed else "success") if t.done >= t.total else ""
+            _set_bar(bar, t.done, max(1, t.total), style, False)
+            self._task_percent[t.name].value = percent_html(
+                format_percent(t.done / t.total if t.total else 1.0))
+            label.value = (f'<span style="{FONT}">{format_count(t.done)}/'
+                           f"{format_count(t.total)}"
+                           + (f" (failed {format_count(t.failed)})" if t.failed else "")
+                           + "</span>")
         return not finished
 
 
@@ -352,23 +442,30 @@ class QueueView(_EngineFollower):
 
     Each row has a cancel button (``buttons[i]``, calling ``engine.cancel``). The rows are
     one HTML table, so a redraw is one comm message however many rows change; the buttons
-    sit in a column beside it, ``ROW_PX`` high like the rows, and only change visibility.
-    Redraws at most every ``interval`` seconds (0.25 by default) while jobs are active.
+    sit in a column beside it, ``ROW_PX`` high like the rows. The view is as tall as what
+    it shows: buttons without a row take no room (``layout.display == "none"``), an empty
+    queue is one line, and more than ``max_height`` scrolls. Redraws at most every
+    ``interval`` seconds (0.25 by default) while jobs are active.
     """
 
     _formats = (format_queue_text, format_queue_html)
 
-    def __init__(self, engine: Any, rows: int = 20, *, interval: float = 0.25) -> None:
+    def __init__(self, engine: Any, rows: int = 20, *, interval: float = 0.25,
+                 max_height: str = "420px") -> None:
         if not isinstance(rows, int) or rows < 1:
             raise ValueError(f"rows must be a positive int, got {rows!r}")
         table = W.HTML(layout=W.Layout(margin="0"))
         buttons = [W.Button(icon="times", tooltip="cancel this job",
                             layout=W.Layout(width="32px", height=f"{ROW_PX}px", margin="0",
-                                            padding="0", visibility="hidden"))
+                                            padding="0", visibility="hidden", display="none",
+                                            flex="0 0 auto"))
                    for _ in range(rows)]
-        spacer = W.Box(layout=W.Layout(height=f"{2 * ROW_PX}px", margin="0"))
-        column = W.VBox([spacer, *buttons], layout=W.Layout(margin="0"))
-        super().__init__(children=[W.HBox([column, table])])
+        spacer = W.Box(layout=W.Layout(height=f"{2 * ROW_PX}px", margin="0", flex="0 0 auto"))
+        column = W.VBox([spacer, *buttons], layout=W.Layout(margin="0", flex="0 0 auto"))
+        box = W.HBox([column, table], layout=W.Layout(max_height=max_height, overflow="auto",
+                                                      align_items="flex-start"))
+        super().__init__(children=[box])
+        self.box = box
         self.engine = engine
         self.rows = rows
         self.table = table
@@ -398,14 +495,18 @@ class QueueView(_EngineFollower):
         self.table.value = format_queue_html(s)
         self.row_ids = [r.job_id for r in s.rows]
         for i, button in enumerate(self.buttons):
-            visibility = "visible" if i < len(s.rows) else "hidden"
-            if button.layout.visibility != visibility:
-                button.layout.visibility = visibility
+            shown = i < len(s.rows)
+            visibility, display = ("visible", None) if shown else ("hidden", "none")
+            if button.layout.visibility != visibility or button.layout.display != display:
+                with button.layout.hold_sync():
+                    button.layout.visibility = visibility
+                    button.layout.display = display
         return self._follow_engine(s.active > 0)
 
 
 class EngineView(_EngineFollower):
-    """The engine summary: counts by status, workers per backend, throughput, p99 latency."""
+    """The engine summary: counts by status, workers per backend, throughput, p99 latency,
+    and each worker lane (``thread-1``, ``process-2``, ``async``) with what it runs now."""
 
     _formats = (format_engine_text, format_engine_html)
 
@@ -462,26 +563,30 @@ class ProfileView(_EngineFollower):
 
 
 class PipelineView(_View):
-    """A bar and throughput per pipeline stage, polled from ``pipeline.profile()``.
+    """A line per pipeline stage: its bar, items in and out, its own rate, busy time.
 
-    Bars are items out relative to the largest stage input. Polling stops when the
-    profile says finished, or after ``idle_polls`` polls without change; ``flush()``
-    redraws and restarts it.
+    Each stage's bar is scaled to its own input (what its upstream sent), not to the
+    largest stage: a finished ``batch`` or inference stage reads 100%. The source's bar
+    is items read out of the source's length (striped when the length is unknown).
+    Before any run the view says "not started" and waits for one (``p.submit(eng)``
+    or an iteration elsewhere), polling every second for up to ``wait`` seconds; while
+    a run goes it polls every ``interval`` until the run ends; ``flush()`` restarts it.
     """
 
     _formats = (format_pipeline_text, format_pipeline_html)
 
-    def __init__(self, pipeline: Any, *, interval: float = 0.5, idle_polls: int = 20) -> None:
+    def __init__(self, pipeline: Any, *, interval: float = 0.5, wait: float = 600.0) -> None:
         header = W.HTML()
         stages = W.VBox()
         super().__init__(children=[header, stages])
         self.pipeline = pipeline
         self.header = header
         self.stage_box = stages
-        self.stage_bars: list[tuple[W.IntProgress, W.HTML]] = []
-        self.idle_polls = idle_polls
-        self._unchanged = 0
-        self._last: Any = None
+        self.stage_bars: list[tuple[W.FloatProgress, W.HTML]] = []
+        self._stage_percent: list[W.HTML] = []
+        self.interval = interval
+        self.wait = wait
+        self._waited = 0.0
         self._start(pipeline, interval)
         self.flush()
 
@@ -489,38 +594,82 @@ class PipelineView(_View):
         return snapshot_pipeline(self.pipeline)
 
     def flush(self) -> None:
-        self._unchanged = 0
+        self._waited = 0.0
         super().flush()
 
     def _render(self) -> bool:
         s = snapshot_pipeline(self.pipeline)
-        state = "finished" if s.finished else "running"
-        self.header.value = f"<b>{escape(s.name)}</b> ({state})"
+        self.header.value = pipeline_header_html(s)
         if len(self.stage_bars) != len(s.stages):
             self._rebuild([st.name for st in s.stages])
-        scale = max((st.items_in for st in s.stages), default=0) or 1
-        for (bar, label), st in zip(self.stage_bars, s.stages, strict=True):
-            with bar.hold_sync():
-                bar.max = scale
-                bar.value = min(st.items_out, scale)
-                bar.bar_style = "success" if s.finished else ""
-            label.value = stage_label_html(st)
-        self._unchanged = self._unchanged + 1 if s == self._last else 0
-        self._last = s
-        return not s.finished and self._unchanged < self.idle_polls
+        for (bar, label), pct, st in zip(self.stage_bars, self._stage_percent, s.stages,
+                                         strict=True):
+            fraction, colour, striped = stage_bar_state(st, s)
+            style = "info" if striped else "success" if colour == "completed" else ""
+            _set_bar(bar, fraction, 1.0, style, striped)
+            pct.value = percent_html("" if not s.started or st.fraction is None
+                                     else format_percent(st.fraction))
+            label.value = stage_label_html(st, s.state)
+        if s.finished:
+            return False
+        if not s.started:  # wait for a run, slowly, for a while
+            self._refresher.interval = max(self.interval, 1.0)
+            self._waited += self._refresher.interval
+            return self._waited < self.wait
+        self._refresher.interval = self.interval
+        return True
 
     def _rebuild(self, names: list[str]) -> None:
         for child in _descendants(self.stage_box):
             child.close()
-        self.stage_bars = [(W.IntProgress(value=0, min=0, max=1, layout=W.Layout(width="30%")),
-                            W.HTML()) for _ in names]
-        self.stage_box.children = [_bar_row(n, b, lab, "12em")
-                                   for n, (b, lab) in zip(names, self.stage_bars, strict=True)]
+        self.stage_bars = [(_progress(value=0.0, min=0.0, max=1.0), _label()) for _ in names]
+        self._stage_percent = [_percent() for _ in names]
+        self.stage_box.children = [
+            _row(_name(n, css=i == 0), pct, b, lab)
+            for i, (n, (b, lab), pct) in enumerate(zip(names, self.stage_bars,
+                                                       self._stage_percent, strict=True))]
+
+
+# -- the timeline ----------------------------------------------------------------------------
+class TimelineView(_EngineFollower):
+    """The task stream of ``eng.timeline()``, live: one lane per worker, a mark per run.
+
+    Redrawn at most every ``interval`` seconds (0.5: two updates a second) while jobs run,
+    and less often when a redraw is slow (a redraw waits at least four times as long as
+    the last one took), so a chart of 100,000 runs does not hog the kernel. Only the
+    event loop writes ``chart.value`` (one HTML trait: the SVG); when the engine goes
+    idle it draws the final state and waits for the next event.
+    """
+
+    _formats = (format_timeline_text, format_timeline_html)
+
+    def __init__(self, source: Any, *, interval: float = 0.5) -> None:
+        timeline = source.timeline() if callable(getattr(source, "timeline", None)) \
+            else source
+        chart = W.HTML(layout=W.Layout(overflow="auto"))
+        super().__init__(children=[chart])
+        self.timeline = timeline
+        self.engine = timeline.engine
+        self.chart = chart
+        self.interval = interval
+        self.render_seconds = 0.0
+        self._start(self.engine, interval)
+        self.flush()
+
+    def snapshot(self) -> Any:
+        return self.timeline.snapshot()
+
+    def _render(self) -> bool:
+        started = time.perf_counter()
+        self.chart.value = format_timeline_html(self.timeline.snapshot())
+        self.render_seconds = time.perf_counter() - started
+        self._refresher.interval = max(self.interval, 4 * self.render_seconds)
+        return self._follow_engine(self.engine.stats().active > 0)
 
 
 _FACTORIES: dict[str, Callable[..., W.Widget]] = {
     "job": JobView, "group": GroupView, "queue": QueueView, "engine": EngineView,
-    "profile": ProfileView, "pipeline": PipelineView,
+    "profile": ProfileView, "pipeline": PipelineView, "timeline": TimelineView,
 }
 
 

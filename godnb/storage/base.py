@@ -103,6 +103,18 @@ class Store(Plugin, ABC, kind="store"):
     def get_result(self, job_id: str) -> Result | None:
         """The stored result, or None while the job has not ended."""
 
+    def get_results(self, job_ids: Sequence[str]) -> dict[str, Result]:
+        """The stored results of ``job_ids`` that have one, by job id (for reports).
+
+        This default asks one by one; a store that can answer in bulk overrides it.
+        """
+        found: dict[str, Result] = {}
+        for job_id in job_ids:
+            result = self.get_result(job_id)
+            if result is not None:
+                found[job_id] = result
+        return found
+
     @abstractmethod
     def list_jobs(self, status: JobStatus | str | None = None, limit: int | None = None,
                   newest_first: bool = True) -> list[Job]:

@@ -16,6 +16,7 @@ from typing import Any
 from godnb.models import ErrorInfo, JobStatus, Result
 from godnb.models.job import utcnow
 from godnb.storage.codec import note_json, result_row, to_us
+from godnb.utils.formatting import format_count
 
 __all__ = [
     "ACTIVE",
@@ -72,10 +73,12 @@ class RecoveryReport:
         return bool(self.requeued or self.failed or self.cancelled or self.completed)
 
     def __str__(self) -> str:
-        done = f", completed {len(self.completed)} from their stored result" \
+        n = format_count
+        done = f", completed {n(len(self.completed))} from their stored result" \
             if self.completed else ""
-        return (f"recovered {len(self.requeued)} job(s) ({self.interrupted} interrupted), "
-                f"failed {len(self.failed)}, cancelled {len(self.cancelled)}{done}")
+        return (f"recovered {n(len(self.requeued))} job(s) ({n(self.interrupted)} "
+                f"interrupted), failed {n(len(self.failed))}, cancelled "
+                f"{n(len(self.cancelled))}{done}")
 
 
 @dataclass(frozen=True)
@@ -102,9 +105,10 @@ class RecoveryRecord:
                    len(report.failed), len(report.cancelled), len(report.completed))
 
     def __str__(self) -> str:
-        done = f", {self.completed} completed from their result" if self.completed else ""
-        return (f"{self.requeued} re-queued ({self.interrupted} interrupted), "
-                f"{self.failed} failed, {self.cancelled} cancelled{done}")
+        n = format_count
+        done = f", {n(self.completed)} completed from their result" if self.completed else ""
+        return (f"{n(self.requeued)} re-queued ({n(self.interrupted)} interrupted), "
+                f"{n(self.failed)} failed, {n(self.cancelled)} cancelled{done}")
 
 
 def _pid_alive(pid: int) -> bool:

@@ -364,6 +364,14 @@ class SQLiteStore(Store, name="sqlite"):
             row = db.execute("SELECT * FROM results WHERE job_id = ?", (job_id,)).fetchone()
         return None if row is None else result_from_row(row)
 
+    def get_results(self, job_ids: Sequence[str]) -> dict[str, Result]:
+        rows: list[Any] = []  # sqlite3.Row: a mapping by column name
+        with self._read() as db:
+            for chunk in _chunks(list(job_ids)):
+                rows += db.execute(f"SELECT * FROM results WHERE job_id IN ({_marks(chunk)})",
+                                   chunk).fetchall()
+        return {row["job_id"]: result_from_row(row) for row in rows}
+
     def list_jobs(self, status: JobStatus | str | None = None, limit: int | None = None,
                   newest_first: bool = True) -> list[Job]:
         wanted = parse_status(status)

@@ -3,36 +3,33 @@
 :class:`ProfileCollector` is cheap to feed (the engine calls :meth:`~ProfileCollector.record`
 on its hot path) and sorts only when a :class:`ProfileTable` is asked for. The formatters
 are pure functions of a table, so the notebook widgets and the CLI render the same text.
-The table pieces (:func:`format_duration`, :func:`format_rate`, :func:`align_table`,
-:func:`html_row`) serve every table godnb prints, the pipeline's too.
+They draw with :mod:`godnb.utils.tables` and write numbers with :mod:`godnb.utils.formatting`,
+as every table godnb prints does (the pipeline's too).
 """
 
 from __future__ import annotations
 
-import html
-import math
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from godnb.utils.formatting import format_count, format_duration, format_time
 from godnb.utils.frames import make_frame
+from godnb.utils.tables import Column, html_table, text_table
 from godnb.utils.timing import DEFAULT_RESERVOIR, check_reservoir, percentile_of
 
 __all__ = [
     "ProfileCollector",
     "ProfileTable",
     "TaskProfile",
-    "align_table",
     "format_duration",
     "format_profile_html",
     "format_profile_text",
-    "format_rate",
-    "html_row",
 ]
 
 
@@ -116,123 +113,58 @@ _DTYPES = {"task": "string", "mean": "float64", "p50": "float64", "p95": "float6
            "total_time": "float64"}
 
 
-_UNITS = ((1e-6, 1e9, "ns", 0), (1e-3, 1e6, "µs", 1), (1.0, 1e3, "ms", 1), (60.0, 1.0, "s", 2))
-
-
-def format_duration(seconds: float | None) -> str:
-    """Seconds as short human text: ``"850 ns"``, ``"1.2 ms"``, ``"3.40 s"``, ``"2m 05s"``.
-
-    None and nan read ``"-"``; zero reads ``"0 s"``.
-
-    Example:
-        >>> format_duration(0.0012), format_duration(3.4), format_duration(125)
-        ('1.2 ms', '3.40 s', '2m 05s')
-    """
-    if seconds is None or math.isnan(seconds):
-        return "-"
-    if seconds == 0:
-        return "0 s"
-    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
-    for limit, scale, unit, digits in _UNITS:
-        # Compare the rounded value, so 0.99996 s moves up to "1.00 s", never "1000.0 ms".
-        if round(seconds * scale, digits) < limit * scale:
-            return f"{sign}{seconds * scale:.{digits}f} {unit}"
-    whole = round(seconds)
-    if whole < 3600:
-        return f"{sign}{whole // 60}m {whole % 60:02d}s"
-    hours, rest = divmod(round(seconds / 60), 60)
-    return f"{sign}{hours}h {rest:02d}m"
-
-
-def format_rate(rate: float | None, unit: str) -> str:
-    """A rate per second with a unit: ``"26584 items/s"``, ``"3.33 it/s"``; None: ``"- it/s"``.
-
-    Example:
-        >>> format_rate(26584.2, "items"), format_rate(3.333, "it"), format_rate(None, "jobs")
-        ('26584 items/s', '3.33 it/s', '- jobs/s')
-    """
-    if rate is None:
-        return f"- {unit}/s"
-    digits = 0 if rate >= 100 else 1 if rate >= 10 else 2
-    return f"{rate:.{digits}f} {unit}/s"
-
-
-def align_table(header: Sequence[str], rows: Iterable[Sequence[str]], *, rule: bool = True
-                ) -> list[str]:
-    """The lines of an aligned text table: the first column left, the others right.
-
-    ``rule`` draws dashes under the header.
-
-    Example:
-        >>> for line in align_table(("task", "n"), [("fit", "12"), ("predict", "3")]):
-        ...     print(line)
-        task      n
-        -------  --
-        fit      12
-        predict   3
-    """
-    grid = [list(header), *(list(row) for row in rows)]
-    widths = [max(len(row[i]) for row in grid) for i in range(len(header))]
-    lines = []
-    for row in grid:
-        cells = [row[0].ljust(widths[0])]
-        cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
-        lines.append("  ".join(cells).rstrip())
-    if rule:
-        lines.insert(1, "  ".join("-" * width for width in widths))
-    return lines
-
-
-def html_row(cells: Sequence[str]) -> str:
-    """One ``<tr>`` of escaped cells, the first left-aligned and the others right."""
-    first = f'<td style="text-align:left">{html.escape(cells[0])}</td>'
-    rest = "".join(f'<td style="text-align:right">{html.escape(c)}</td>' for c in cells[1:])
-    return f"<tr>{first}{rest}</tr>"
-
-
-_COLUMNS = ("task", "count", "ok", "failed", "retried", "cancelled", "cache hits",
-            "mean", "p50", "p95", "total")
+_COLUMNS = (
+    Column("task"),
+    Column("count", numeric=True, title="calls that ended (runs and cache hits)"),
+    Column("ok", numeric=True),
+    Column("failed", numeric=True),
+    Column("retried", numeric=True, title="calls that needed more than one attempt"),
+    Column("cancelled", numeric=True),
+    Column("cache hits", numeric=True),
+    Column("mean", numeric=True, title="mean run time of the calls that ran"),
+    Column("p50", numeric=True, title="median run time"),
+    Column("p95", numeric=True, title="95th percentile run time"),
+    Column("total", numeric=True, title="run time summed over every call"),
+)
 
 
 def _row_cells(row: TaskProfile) -> list[str]:
     counts = (row.count, row.ok, row.failed, row.retried, row.cancelled, row.cache_hits)
     times = (row.mean, row.p50, row.p95, row.total_time)
-    return [row.task, *map(str, counts), *map(format_duration, times)]
+    return [row.task, *map(format_count, counts), *map(format_duration, times)]
 
 
-def _title(table: ProfileTable) -> str:
-    return f"godnb profile at {table.generated_at.isoformat(timespec='seconds')}"
+def _title(table: ProfileTable, now: datetime | None = None) -> str:
+    return f"godnb profile at {format_time(table.generated_at, now)}"
 
 
 def format_profile_text(table: ProfileTable) -> str:
-    """The profile as aligned plain text: task names left, numbers right.
+    """The profile as aligned plain text: task names left, numbers (and their headers)
+    right, counts with thousands separators, the time in the local zone.
 
     Example:
-        >>> print(format_profile_text(ProfileTable(generated_at=datetime(2024, 1, 1, tzinfo=UTC))))
-        godnb profile at 2024-01-01T00:00:00+00:00: no tasks recorded yet
+        >>> t = ProfileTable(generated_at=datetime(2024, 1, 1, tzinfo=UTC))
+        >>> format_profile_text(t).endswith(": no tasks recorded yet")
+        True
     """
     if not table.rows:
         return f"{_title(table)}: no tasks recorded yet"
-    return "\n".join([_title(table), *align_table(_COLUMNS, map(_row_cells, table.rows))])
+    lines = text_table(_COLUMNS, [_row_cells(row) for row in table.rows])
+    return "\n".join([_title(table), *lines])
 
 
 def format_profile_html(table: ProfileTable) -> str:
-    """The profile as an HTML table; every name is escaped.
+    """The profile as an HTML table (numbers right-aligned under right-aligned headers);
+    every name is escaped.
 
     Example:
         >>> row = TaskProfile(task="<b>", count=1, ok=1, total_time=0.1)
         >>> "&lt;b&gt;" in format_profile_html(ProfileTable(rows=[row]))
         True
     """
-    caption = f"<caption>{html.escape(_title(table))}</caption>"
-    if not table.rows:
-        return (f'<table class="godnb-profile">{caption}<tbody><tr><td>no tasks recorded yet'
-                f"</td></tr></tbody></table>")
-    head = "".join(f"<th>{html.escape(name)}</th>" for name in _COLUMNS)
-    body = "".join(html_row(_row_cells(row)) for row in table.rows)
-    return (f'<table class="godnb-profile">{caption}<thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table>")
-
+    return html_table(_COLUMNS, [_row_cells(row) for row in table.rows],
+                      caption=_title(table), css_class="godnb-profile",
+                      empty="no tasks recorded yet")
 
 
 @dataclass(slots=True)

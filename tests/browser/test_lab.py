@@ -15,35 +15,20 @@ Needs Debian's ``chromium`` at /usr/bin/chromium and the ``playwright`` Python p
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.browser.lab import chromium_page, get, serve_lab
+
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "01-quickstart.ipynb"
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-# User settings for this run only: no news or update toasts over the page, and every cell
-# attached to the DOM (the default windowing may leave off-screen outputs unrendered).
-LAB_SETTINGS = {
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
-        '{"fetchNews": "false", "checkForUpdates": false}',
-    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings":
-        '{"windowingMode": "none"}',
-}
 JOB_CELL = "h = eng.submit(train, 25)"   # the cell whose bar must go live to green
 QUEUE_CELL = "jobs = [eng.submit(train"  # the live queue view, shown while jobs run
 ALL_RUN_JS = """() => {
@@ -73,17 +58,6 @@ FINAL_JS = """([src, selector, text]) => {
 }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _get(url: str, timeout: float = 2.0) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return bytes(response.read())
-
-
 def _copy_notebook_without_outputs(dest: Path) -> None:
     nbformat = pytest.importorskip("nbformat")
     nb = nbformat.read(NOTEBOOK, as_version=4)
@@ -94,75 +68,21 @@ def _copy_notebook_without_outputs(dest: Path) -> None:
     nbformat.write(nb, dest / NOTEBOOK.name)
 
 
-def _write_settings(settings_dir: Path) -> None:
-    for name, text in LAB_SETTINGS.items():
-        path = settings_dir / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-
-
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[str]:
     """A JupyterLab server serving a temporary root; yields its base URL."""
-    pytest.importorskip("jupyterlab", reason="jupyterlab is not installed")
-    root, state = tmp_path / "root", tmp_path / "state"
+    root = tmp_path / "root"
     root.mkdir()
     _copy_notebook_without_outputs(root)
-    _write_settings(state / "settings")
-    port = _free_port()
-    log_path = tmp_path / "lab.log"
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(state / "runtime")}
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
-           f"--port={port}", "--allow-root", "--IdentityProvider.token=",
-           "--ServerApp.password=", f"--ServerApp.root_dir={root}",
-           "--LabApp.news_url=None",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-           f"--LabApp.user_settings_dir={state / 'settings'}",
-           f"--LabApp.workspaces_dir={state / 'workspaces'}"]
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                cwd=root)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"jupyter lab exited with {proc.returncode}:\n"
-                            f"{log_path.read_text()[-3000:]}")
-            try:
-                _get(f"{base}/api/status")
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"jupyter lab not ready after 60 s:\n"
-                                f"{log_path.read_text()[-3000:]}")
-                time.sleep(0.2)
+    with serve_lab(root, tmp_path / "state", tmp_path / "lab.log") as base:
         yield base
-    finally:
-        proc.terminate()  # SIGTERM: the server shuts its kernels down, then exits
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 @pytest.fixture
 def page() -> Iterator[Any]:
     """A headless Chromium page (the system browser, not a playwright download)."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="playwright is not installed (pip install playwright)")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                     headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1100})
-            page.set_default_timeout(30_000)
-            yield page
-        finally:
-            browser.close()
+    with chromium_page() as pg:
+        yield pg
 
 
 def _open_notebook(page: Any, url: str) -> None:
@@ -182,7 +102,7 @@ def _open_notebook(page: Any, url: str) -> None:
 def _kernel_ready(base: str) -> bool:
     import json
 
-    kernels = json.loads(_get(f"{base}/api/kernels"))
+    kernels = json.loads(get(f"{base}/api/kernels"))
     return bool(kernels) and all(k["execution_state"] == "idle" for k in kernels)
 
 

@@ -11,9 +11,6 @@ to the test's tmp dir (the path is printed).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,13 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_lab import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    _free_port,
-    _get,
-    _write_settings,
-)
+from tests.browser.lab import chromium_page, serve_lab
 from tests.notebook.kernels import WIDGET_MIME, execute_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.kernel, pytest.mark.timeout(300)]
@@ -85,61 +76,17 @@ def saved_root(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
 
 @pytest.fixture
 def lab(tmp_path: Path, saved_root: tuple[Path, Path]) -> Iterator[str]:
-    pytest.importorskip("jupyterlab", reason="jupyterlab is not installed")
     root, data = saved_root
-    state = tmp_path / "state"
-    _write_settings(state / "settings")
-    port = _free_port()
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(state / "runtime"),
-           "JUPYTER_DATA_DIR": str(data)}  # where the notebooks were signed
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
-           f"--port={port}", "--allow-root", "--IdentityProvider.token=",
-           "--ServerApp.password=", f"--ServerApp.root_dir={root}",
-           "--LabApp.news_url=None",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-           f"--LabApp.user_settings_dir={state / 'settings'}",
-           f"--LabApp.workspaces_dir={state / 'workspaces'}"]
-    log_path = tmp_path / "lab.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"jupyter lab exited:\n{log_path.read_text()[-3000:]}")
-            try:
-                _get(f"{base}/api/status")
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"jupyter lab not ready:\n{log_path.read_text()[-3000:]}")
-                time.sleep(0.2)
+    # JUPYTER_DATA_DIR: where the notebooks were signed, so Lab trusts them
+    with serve_lab(root, tmp_path / "state", tmp_path / "lab.log",
+                   env={"JUPYTER_DATA_DIR": str(data)}) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 @pytest.fixture
 def page() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="playwright is not installed (pip install playwright)")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                     headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1400})
-            page.set_default_timeout(30_000)
-            yield page
-        finally:
-            browser.close()
+    with chromium_page(height=1400) as pg:
+        yield pg
 
 
 def _open(page: Any, url: str, ready: str) -> None:

@@ -214,7 +214,7 @@ def test_live_bar_in_a_real_kernel() -> None:
     assert [o.output_type for o in outputs] == ["display_data"]
     data = outputs[0].data
     assert WIDGET_MIME not in data  # the live widget gave way to its final state
-    assert data["text/plain"].startswith("sleep: ") and " 6/6 " in data["text/plain"]
+    assert data["text/plain"].startswith("sleep ") and " 6/6 " in data["text/plain"]
     assert "completed" in data["text/plain"]
     facts = json.loads(stream_text(cells[3]))
     assert facts["n"] == 6 and facts["ticks"] >= 2

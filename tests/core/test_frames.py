@@ -130,7 +130,7 @@ def test_pipeline_profile_frame() -> None:
                           "workers": "int64", "items_in": "int64", "items_out": "int64",
                           "errors": "int64", "busy": "float64", "p50": "float64",
                           "p95": "float64", "throughput": "float64",
-                          "max_queue_depth": "Int64"}
+                          "max_queue_depth": "Int64", "rate": "float64"}
     assert list(df["kind"]) == ["source", "map", "batch"]
     assert list(df["items_out"]) == [10, 10, 3]
     assert pd.isna(df.loc[0, "max_queue_depth"])

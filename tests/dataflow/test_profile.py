@@ -37,6 +37,10 @@ def test_profile_counts_and_times_every_stage() -> None:
     assert prof.stage("map[0]").busy is not None
     assert not prof.running and prof.elapsed > 0 and prof.items_out == 7
     assert all(s.throughput is not None and s.throughput > 0 for s in prof.stages)
+    # each stage's own speed: items in per second of its own busy time
+    assert sleepy.rate == pytest.approx(66 / sleepy.busy)
+    assert prof.stage("map[0]").rate > sleepy.rate  # doubling beats sleeping 1 ms
+    assert prof.stage("batch[3]").rate is None and prof.stage("source").rate is None
 
 
 def test_busy_time_is_measured_for_slow_functions_and_estimated_for_fast_ones() -> None:
@@ -63,6 +67,8 @@ def test_profile_before_a_run_lists_the_stages_with_zero_counts() -> None:
     prof = Pipeline([1]).map(pf.inc).batch(2).profile()
     assert [(s.name, s.items_in, s.items_out) for s in prof.stages] == [
         ("source", 0, 0), ("map[0]:inc", 0, 0), ("batch[1]", 0, 0)]
+    assert not prof.started and prof.state == "not started"
+    assert str(prof).startswith("pipeline not started: 2 stages")
 
 
 def test_profile_is_live_while_iterating_and_describes_the_last_run() -> None:
@@ -86,12 +92,15 @@ def test_text_table_is_aligned_and_names_every_stage() -> None:
     text = format_pipeline_text(p.profile())
     lines = text.splitlines()
     assert lines[0].startswith("pipeline finished: 1 stages, 3 items out, 0 errors in ")
-    assert lines[1].split() == ["stage", "in", "out", "throughput", "busy", "p50", "p95",
-                                "max", "queue"]
-    assert lines[2].split()[:3] == ["source", "0", "3"]
-    assert lines[3].startswith("map[0]:double (thread x2)")
-    assert lines[3].split()[3:5] == ["3", "3"] and "items/s" in lines[3]
-    assert len({len(line) for line in lines[1:]}) == 1  # every row as wide as the header
+    assert lines[1].split() == ["stage", "in", "out", "errors", "items/s", "busy", "p50",
+                                "p95", "max", "queue"]
+    # numeric headers end where their column ends (right-aligned like the numbers)
+    assert lines[1].endswith("max queue") and lines[3].endswith("-")
+    assert set(lines[2]) <= {"-", " "}
+    assert lines[3].split()[:4] == ["source", "-", "3", "0"]
+    assert lines[4].startswith("map[0]:double (thread x2)")
+    assert lines[4].split()[3:6] == ["3", "3", "0"]  # in, out, errors
+    assert len({len(line) for line in lines[1:3]}) == 1
     assert str(p.profile()) == text
 
 
@@ -103,9 +112,9 @@ def test_the_notebook_view_shows_the_same_stage_table() -> None:
     p.collect()
     ours = format_pipeline_text(p.profile()).splitlines()
     theirs = notebook_text(snapshot_pipeline(p)).splitlines()
-    assert theirs[0] == "etl: 4 stages, finished"
+    assert theirs[0].startswith("etl: 4 stages, finished, 0 items out in ")
     assert ours[1:] == format_stage_table(p.profile().stages) == theirs[1:]
-    assert ours[1].split()[:3] == list(STAGE_COLUMNS[:3])
+    assert ours[1].split()[:3] == [c.name for c in STAGE_COLUMNS[:3]]
 
 
 def test_html_table_escapes_stage_names() -> None:
@@ -114,7 +123,7 @@ def test_html_table_escapes_stage_names() -> None:
         StageProfile(name="map[0]:<lambda>", kind="map", items_in=1, items_out=1, busy=0.5)])
     html = format_pipeline_html(prof)
     assert "map[0]:&lt;lambda&gt;" in html and "<lambda>" not in html
-    assert html.startswith('<table class="godnb-pipeline-profile">')
+    assert html.startswith('<table class="godnb-pipeline-profile"')
     assert html.count("<tr>") == 3
     assert prof._repr_html_() == html
     assert "500.0 ms" in html

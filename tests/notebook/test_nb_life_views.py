@@ -114,14 +114,6 @@ class FakeHandle:
         self.updates.append(bundle)
 
 
-@pytest.fixture
-def views() -> Iterator[list[Any]]:
-    made: list[Any] = []
-    yield made
-    for v in made:
-        v.close()
-
-
 def test_a_job_display_turns_static_once_and_is_confirmed_in_a_cell(views: list[Any]) -> None:
     with Engine(threads=1, default=False) as eng:
         gate = threading.Event()

@@ -107,7 +107,8 @@ def test_status_queue_result_profile(ip: InteractiveShell, eng: Engine) -> None:
     h = submit(ip, "--name st", "21 * 2")
     assert h.result(timeout=10) == 42
     status = ip.run_line_magic("god", f"status {h.job_id}")
-    assert isinstance(status, Report) and str(status).startswith("st: 100%")
+    assert isinstance(status, Report) and str(status).startswith("st ")
+    assert "100%" in str(status)
     assert "completed" in status._repr_html_()
     summary = ip.run_line_magic("god", "status")
     assert "engine         magic" in str(summary) and "completed 1" in str(summary)
@@ -126,7 +127,7 @@ def test_jobs_can_be_named_in_every_command(ip: InteractiveShell, eng: Engine) -
     second = submit(ip, "--name nightly", "2")  # the same name again: the newest counts
     assert second.result(timeout=10) == 2
     assert ip.run_line_magic("god", "result nightly") == 2
-    assert str(ip.run_line_magic("god", "status nightly")).startswith("nightly: 100%")
+    assert str(ip.run_line_magic("god", "status nightly")).startswith("nightly    ")
     with pytest.raises(UsageError, match="a job name"):
         ip.run_line_magic("god", "result no-such-job")
 

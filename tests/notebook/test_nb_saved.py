@@ -63,7 +63,8 @@ def test_every_saved_view_holds_its_final_state(saved: tuple[Any, Path]) -> None
         assert 'data-status="running"' not in data["text/html"]
         assert 'data-status="pending"' not in data["text/html"]
     job = _display(nb.cells[1])
-    assert job["text/plain"].startswith("train: 100%") and "12/12" in job["text/plain"]
+    assert job["text/plain"].startswith("train                100% ")
+    assert "12/12" in job["text/plain"]
     assert job["text/plain"].splitlines()[0].endswith("completed")
     assert 'data-status="completed"' in job["text/html"]
     assert "epoch 11" in job["text/html"] and "output: 12 lines" in job["text/plain"]
@@ -73,7 +74,8 @@ def test_every_saved_view_holds_its_final_state(saved: tuple[Any, Path]) -> None
     assert "finished" in _display(nb.cells[4])["text/plain"]
     assert re.search(r"completed \d+", _display(nb.cells[5])["text/plain"])
     fit = _display(nb.cells[6])
-    assert fit["text/plain"].startswith("fit: 100%") and "step 2" in fit["text/html"]
+    assert fit["text/plain"].startswith("fit                  100% ")
+    assert "step 2" in fit["text/html"]
 
 
 def test_nbconvert_html_shows_the_final_state_offline(saved: tuple[Any, Path]) -> None:

@@ -11,7 +11,8 @@ import pytest
 from godnb import Engine, JobGroup
 from godnb.core import display
 from godnb.core.futures import JobExecutor
-from godnb.notebook.showing import LiveDisplay, StaticDisplay
+from godnb.notebook import saved
+from godnb.notebook.showing import LiveDisplay
 from godnb.notebook.widgets import GroupView
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -50,11 +51,12 @@ def test_live_display_ends_as_static_output(inline: Engine) -> None:
     group = growing_group(inline, 2)
     view = GroupView(group)
     handle = Handle()
-    shown = LiveDisplay(group, view, handle)
+    shown = LiveDisplay("group", group, view, handle, owned=True)
     more = JobExecutor(inline, jobs=group)
     more.submit(abs, -5)
     view.flush()
-    assert (view.bar.value, view.bar.max) == (3, 3)  # the bar follows a group that grows
+    # the bar follows a group that grows: all of its one stacked bar is the 3 completed
+    assert view.segments == {"completed": (1.0, 3)} and "3/3" in view.label.value
     shown.tick()
     shown.close()
     assert len(handle.updates) == 1
@@ -62,13 +64,19 @@ def test_live_display_ends_as_static_output(inline: Engine) -> None:
     assert WIDGET_MIME not in final and "3/3" in final["text/plain"]
     assert view.refresher.closed
     shown.close()  # idempotent
+    shown.tick()   # a no-op once closed
     assert len(handle.updates) == 1
+    assert shown not in saved.live_displays()  # its caller ends it, nothing follows it
+
+
+def test_one_live_display_class_serves_saved_views_and_library_code() -> None:
+    assert LiveDisplay is saved.LiveDisplay
 
 
 def test_static_display_is_rewritten_at_most_once_per_interval(inline: Engine) -> None:
     group = growing_group(inline, 1)
     handle = Handle()
-    shown = StaticDisplay(group, handle, interval=3600)
+    shown = LiveDisplay("group", group, None, handle, owned=True, interval=3600)
     shown.tick()
     assert handle.updates == []  # within the interval
     shown.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -37,14 +38,6 @@ def inline() -> Iterator[Engine]:
         yield eng
 
 
-@pytest.fixture
-def views() -> Iterator[list[Any]]:
-    made: list[Any] = []
-    yield made
-    for v in made:
-        v.close()
-
-
 def boom() -> None:
     raise ValueError(EVIL)
 
@@ -60,17 +53,21 @@ def test_job_view_success_is_green(inline: Engine, views: list[Any]) -> None:
     views.append(v)
     assert (v.bar.value, v.bar.max, v.bar.bar_style) == (5, 5, "success")
     assert "5/5" in v.label.value and "completed" in v.label.value
+    assert ">100%<" in v.percent.value
     assert v.log_panel is None  # outside a kernel, not captured unless asked
 
 
 def test_job_view_failure_is_red_with_escaped_error(inline: Engine, views: list[Any]) -> None:
     v = JobView(inline.submit(boom))
     views.append(v)
-    assert v.bar.bar_style == "danger"
+    # no progress reported: the bar is full, in red, with no placeholder percentage
+    assert (v.bar.bar_style, v.bar.value, v.bar.max) == ("danger", 1.0, 1.0)
+    assert ">%<" not in v.percent.value and "?" not in v.percent.value
     assert "ValueError: &lt;script&gt;" in v.label.value and "<script>" not in v.label.value
+    assert "failed" in v.label.value and "?%" not in v.label.value
     bundle = v._repr_mimebundle_()
     assert set(bundle) == {WIDGET_MIME, "text/plain", "text/html"}
-    assert bundle["text/plain"].endswith(f"error: ValueError: {EVIL}")
+    assert bundle["text/plain"].endswith(f"failed · ValueError: {EVIL}")
 
 
 def test_job_view_follows_a_running_job_and_flushes_the_final_state() -> None:
@@ -90,6 +87,7 @@ def test_job_view_follows_a_running_job_and_flushes_the_final_state() -> None:
                 await wait_until_async(lambda: v.bar.value == 1 and v.bar.max == 4, 10,
                                        "the bar at 1/4")
                 assert v.bar.bar_style == ""
+                assert ">25%<" in v.percent.value and "1/4 [00:00" in v.label.value
                 gate.set()
                 assert await h == "ok"
                 await wait_until_async(lambda: v.bar.bar_style == "success", 10, "a green bar")
@@ -151,12 +149,17 @@ def test_progress_over_half_a_second_updates_at_most_ten_times_a_second() -> Non
 def test_group_view_success_and_failure(inline: Engine, views: list[Any]) -> None:
     ok = GroupView(inline.map(abs, range(10)))
     views.append(ok)
-    assert (ok.bar.value, ok.bar.max, ok.bar.bar_style) == (10, 10, "success")
-    assert "10/10" in ok.label.value
-    bad = GroupView(inline.map(int, ["1", "x", "3"]))
+    assert ok.segments == {"completed": (1.0, 10)}
+    assert 'data-status="completed"' in ok.bar.value and "width:100.00%" in ok.bar.value
+    assert "10/10" in ok.label.value and ">100%<" in ok.percent.value
+    bad = GroupView(inline.map(int, ["1", "x", "3", "4"]))
     views.append(bad)
-    assert (bad.bar.value, bad.bar.bar_style) == (3, "danger")
-    assert "failed 1" in bad.label.value and "first error: ValueError" in bad.label.value
+    # one failure in four: a quarter of the bar is red, the rest green
+    assert bad.segments == {"completed": (0.75, 3), "failed": (0.25, 1)}
+    assert re.findall(r'data-status="(\w+)"[^>]*width:([\d.]+)%', bad.bar.value) == [
+        ("completed", "75.00"), ("failed", "25.00")]
+    assert ">3 completed</span>" in bad.label.value and ">1 failed</span>" in bad.label.value
+    assert "first error: ValueError" in bad.label.value
     assert bad.task_bars == {}
 
 
@@ -183,11 +186,11 @@ def test_group_view_polls_until_the_group_ends() -> None:
             g = eng.map(lambda x: gate.wait(5) and x, range(50))
             v = GroupView(g)
             try:
-                assert v.bar.value == 0 and v.bar.bar_style == ""
+                assert v.segments == {} and ">0%<" in v.percent.value
                 gate.set()
                 await g
-                await wait_until_async(lambda: v.bar.bar_style == "success", 10, "a green bar")
-                assert v.bar.value == 50 and "50/50" in v.label.value
+                await wait_until_async(lambda: "completed" in v.segments, 10, "a green bar")
+                assert v.segments == {"completed": (1.0, 50)} and "50/50" in v.label.value
                 flushes = v.refresher.flushes
                 await asyncio.sleep(0.3)
                 assert v.refresher.flushes == flushes  # done: polling stopped
@@ -224,14 +227,15 @@ def test_queue_view_of_100k_pending_jobs_is_fast_and_shows_top_rows(views: list[
         assert s.counts["running"] == 1 and s.rows[0].name == "blocker"
         assert html.count("<tr") == 21
         assert len(v.row_ids) == 20 and v.row_ids[0] == blocker.job_id
-        assert "pending 100000, running 1" in v.table.value
+        assert "pending 100,000, running 1" in v.table.value
         visible = [b.layout.visibility for b in v.buttons]
         assert visible == ["visible"] * 20
+        assert {b.layout.display for b in v.buttons} == {None}
         second = v.row_ids[1]
         v.buttons[1].click()  # the row's cancel button
         assert eng.get(second).status is JobStatus.CANCELLED  # type: ignore[union-attr]
         v.flush()
-        assert second not in v.row_ids and "pending 99999" in v.table.value
+        assert second not in v.row_ids and "pending 99,999" in v.table.value
         assert g[0].job_id == second
     finally:
         gate.set()
@@ -244,11 +248,16 @@ def test_queue_view_empty_engine_hides_buttons_and_wakes_on_submit(views: list[A
             v = QueueView(eng, rows=3)
             try:
                 assert v.row_ids == [] and "no pending or running jobs" in v.table.value
+                # nothing to show takes no room: unused buttons are not laid out at all
                 assert {b.layout.visibility for b in v.buttons} == {"hidden"}
+                assert {b.layout.display for b in v.buttons} == {"none"}
+                assert v.box.layout.max_height == "420px" and v.box.layout.overflow == "auto"
                 gate = threading.Event()
                 h = eng.submit(gate.wait, 5, name="sleepy")  # the wake listener fires
                 await wait_until_async(lambda: v.row_ids == [h.job_id], 10, "the job's row")
                 assert v.buttons[0].layout.visibility == "visible"
+                assert v.buttons[0].layout.display is None
+                assert v.buttons[1].layout.display == "none"
                 gate.set()
                 await h
                 await wait_until_async(lambda: v.row_ids == [], 10, "no rows")
@@ -263,12 +272,15 @@ def test_queue_view_empty_engine_hides_buttons_and_wakes_on_submit(views: list[A
 # -- EngineView, ProfileView, PipelineView ---------------------------------------------------
 def test_engine_view_summary(views: list[Any]) -> None:
     eng = Engine(threads=2, backend="inline", name="summary")
-    eng.map(abs, range(3))
-    v = EngineView(eng)
-    views.append(v)
-    assert "completed 3" in v.summary.value and "thread" in v.summary.value
-    assert "p99" in v.text() and "workers" in v.text()
-    eng.shutdown()
+    try:
+        eng.map(abs, range(3))
+        v = EngineView(eng)
+        views.append(v)
+        assert ">completed</span> 3" in v.summary.value and "thread" in v.summary.value
+        assert "p99" in v.text() and "workers" in v.text()
+        assert "inline" in v.text()  # the inline lane, idle now
+    finally:
+        eng.shutdown()
     v.flush()
     assert "summary (shut down)" in v.summary.value
 
@@ -303,12 +315,19 @@ def test_profile_view_follows_an_engine() -> None:
 def test_pipeline_view_bars_per_stage(views: list[Any]) -> None:
     v = PipelineView(Pipeline())
     views.append(v)
-    assert len(v.stage_bars) == 2
-    (read_bar, read_label), (evil_bar, _) = v.stage_bars
-    assert (read_bar.value, read_bar.max) == (100, 100) and (evil_bar.value, evil_bar.max) == \
-        (40, 100)
-    assert "200 items/s" in read_label.value and "etl" in v.header.value
+    assert len(v.stage_bars) == 3
+    # each stage scaled to its own input: the batch and the stage after it read 100%
+    assert [(b.value, b.max, b.bar_style) for b, _ in v.stage_bars] == \
+        [(1.0, 1.0, "success")] * 3
+    _, (_, batch_label), (_, evil_label) = v.stage_bars
+    assert "4,000 in → 62 out" in batch_label.value
+    assert "busy 500.0 ms (124 items/s)" in evil_label.value and "etl" in v.header.value
+    assert "finished" in v.header.value
     assert "<script>" not in v.html()
+    half = PipelineView(Pipeline(done=False))
+    views.append(half)
+    assert [b.value for b, _ in half.stage_bars] == [0.5, 0.5, 0.5]
+    assert half.refresher.closed is False
 
 
 def test_pipeline_view_of_a_real_pipeline(views: list[Any]) -> None:
@@ -316,13 +335,17 @@ def test_pipeline_view_of_a_real_pipeline(views: list[Any]) -> None:
     p = pipeline.Pipeline(range(10)).map(abs).filter(lambda x: x % 2 == 0)
     fresh = PipelineView(p)
     views.append(fresh)
-    assert not fresh.snapshot().finished  # never run yet: keep watching
+    assert fresh.snapshot().state == "not started"  # never run yet: keep watching
+    assert "not started" in fresh.header.value and "running" not in fresh.header.value
+    assert {b.value for b, _ in fresh.stage_bars} == {0.0}
     assert p.collect() == [0, 2, 4, 6, 8]
+    fresh.flush()
+    assert "finished" in fresh.header.value  # the same view picked up the run
     v = PipelineView(p)
     views.append(v)
     s = v.snapshot()
     assert s.finished and [st.items_out for st in s.stages][-1] == 5
-    assert v.stage_bars[-1][0].value == 5 and v.stage_bars[-1][0].bar_style == "success"
+    assert [(b.value, b.bar_style) for b, _ in v.stage_bars] == [(1.0, "success")] * 3
     assert rich.kind_of(p) == "pipeline"
     assert "finished" in rich.render(p)["text/plain"]  # type: ignore[index]
 
@@ -342,6 +365,7 @@ def test_bundle_is_live_while_running_and_static_once_ended(widgets_on: None) ->
         g = eng.map(abs, range(2))  # queued behind h
         bundle = h._repr_mimebundle_()
         assert set(bundle) == {WIDGET_MIME, "text/plain", "text/html"}
+        assert bundle["text/plain"].startswith("Event.wait           ")
         assert 'data-status="running"' in bundle["text/html"] or \
             'data-status="pending"' in bundle["text/html"]
         for obj, key in [(g, "godnb-group"), (eng, "godnb-engine")]:
@@ -353,6 +377,7 @@ def test_bundle_is_live_while_running_and_static_once_ended(widgets_on: None) ->
         done = h._repr_mimebundle_()
         assert set(done) == {"text/plain", "text/html"}
         assert 'data-status="completed"' in done["text/html"]
+        assert done["text/plain"].startswith("Event.wait           100% ████")
         assert set(g._repr_mimebundle_()) == {"text/plain", "text/html"}
         assert WIDGET_MIME in eng._repr_mimebundle_()  # an engine can always get new work
         table = rich.render(eng.profile())

@@ -176,6 +176,17 @@ def test_update_writes_state_and_results(store: Store) -> None:
     assert store.get_job("a").status is C  # type: ignore[union-attr]
 
 
+def test_get_results_reads_many_at_once(store: Store) -> None:
+    ids = [f"j{i}" for i in range(1203)]  # more than one chunk of ids
+    store.add([job(i) for i in ids])
+    store.update(results=[Result(job_id=i, status=C, output=n) for n, i in enumerate(ids)
+                          if n % 2 == 0])
+    found = store.get_results([*ids, "missing"])
+    assert set(found) == {i for n, i in enumerate(ids) if n % 2 == 0}
+    assert found["j1202"] == store.get_result("j1202") and found["j4"].output == 4
+    assert store.get_results([]) == {}
+
+
 @pytest.mark.parametrize("output", [
     (1, 2), {1, 2}, Fraction(2, 3), Point(1, 2), {"k": (1,)}, {1: "int key"}, 2**80, "text",
     [1.5, None, {"x": ["y"]}],

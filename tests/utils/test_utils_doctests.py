@@ -8,6 +8,7 @@ from types import ModuleType
 import pytest
 
 import godnb.utils.cache
+import godnb.utils.formatting
 import godnb.utils.logging
 import godnb.utils.profile
 import godnb.utils.retry
@@ -16,8 +17,8 @@ import godnb.utils.timing
 
 @pytest.mark.parametrize(
     "module",
-    [godnb.utils.retry, godnb.utils.cache, godnb.utils.timing, godnb.utils.profile,
-     godnb.utils.logging],
+    [godnb.utils.retry, godnb.utils.cache, godnb.utils.formatting, godnb.utils.timing,
+     godnb.utils.profile, godnb.utils.logging],
     ids=lambda module: module.__name__,
 )
 def test_docstring_examples(module: ModuleType) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
+from godnb.utils.formatting import format_time
 from godnb.utils.profile import (
     ProfileCollector,
     ProfileTable,
@@ -284,8 +286,8 @@ def sample_table() -> ProfileTable:
     )
 
 
-EXPECTED_TEXT = """\
-godnb profile at 2024-05-01T12:00:00+00:00
+EXPECTED_TEXT = f"""\
+godnb profile at {format_time(NOON)}
 task         count   ok  failed  retried  cancelled  cache hits    mean     p50     p95     total
 -----------  -----  ---  ------  -------  ---------  ----------  ------  ------  ------  --------
 train           12   10       1        3          1           0  3.40 s  3.10 s  5.25 s   40.80 s
@@ -302,7 +304,7 @@ def test_text_table_is_aligned_and_human_readable() -> None:
 def test_an_empty_table_says_so() -> None:
     table = ProfileTable(generated_at=NOON)
     assert format_profile_text(table) == (
-        "godnb profile at 2024-05-01T12:00:00+00:00: no tasks recorded yet")
+        f"godnb profile at {format_time(NOON)}: no tasks recorded yet")
     assert "no tasks recorded yet" in format_profile_html(table)
 
 
@@ -314,9 +316,13 @@ def test_html_table_escapes_names() -> None:
     out = format_profile_html(table)
     assert "<script>" not in out
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in out
-    assert out.startswith('<table class="godnb-profile"><caption>godnb profile at 2024-05-01')
-    assert "<th>cache hits</th>" in out
-    assert '<td style="text-align:right">500.0 ms</td>' in out
+    assert out.startswith('<table class="godnb-profile"')
+    assert f">godnb profile at {format_time(NOON)}</caption>" in out
+    assert "T12:00:00" not in out  # a readable local time, not a raw UTC ISO stamp
+    # numbers and their headers are right-aligned; the task column is left-aligned
+    assert re.search(r'<th [^>]*text-align:right[^>]*>cache hits</th>', out)
+    assert re.search(r'<th [^>]*text-align:left[^>]*>task</th>', out)
+    assert re.search(r'<td [^>]*text-align:right[^"]*">500.0 ms</td>', out)
     assert table._repr_html_() == out == table.to_html()
 
 
