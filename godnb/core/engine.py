@@ -11,14 +11,10 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import itertools
 import os
-import threading
 import time
-import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,21 +24,31 @@ from pydantic import BaseModel, ConfigDict
 from godnb.concurrency.async_tasks import AsyncExecutor
 from godnb.concurrency.inline import InlineExecutor
 from godnb.concurrency.threads import ThreadExecutor
-from godnb.core import origin
+from godnb.core import defaults, origin
+from godnb.core.builder import JobBuilder
+from godnb.core.defaults import default_engine, live_engines, set_default_engine
 from godnb.core.durability import DEFAULT_MAX_LAG, Durability
 from godnb.core.handles import INTERRUPTED, JobGroup, JobHandle, wait_interruptibly
-from godnb.core.options import check_job_options, check_tags
+from godnb.core.options import check_job_options, check_store_options
 from godnb.core.resume import RecoveryStats
 from godnb.core.runs import InFlight, KeyedRuns
 from godnb.core.runtime import Runtime
+from godnb.core.submission import (
+    CHUNK,
+    OPTION_NAMES,
+    gc_paused,
+    make_payload,
+    merge_options,
+    task_ref,
+    template_task,
+)
 from godnb.core.tasks import TaskSpec, check_allow, resolve_task
 from godnb.core.timeline import Timeline
-from godnb.errors import ValidationError
 from godnb.execution.executor import Executor, ExecutorInfo
 from godnb.execution.loop import EngineLoop
 from godnb.execution.output import install as install_output_router
 from godnb.models.events import JobEvent
-from godnb.models.job import JSON_SCALAR_TYPES, Job, JobStatus, validate_payload
+from godnb.models.job import Job, JobStatus
 from godnb.utils.cache import Cache, make_key
 from godnb.utils.naming import callable_name
 from godnb.utils.profile import ProfileTable
@@ -52,10 +58,10 @@ from godnb.utils.timing import finite_or_none
 if TYPE_CHECKING:
     from godnb.core.futures import JobExecutor
 
-__all__ = ["Engine", "EngineStats", "JobBuilder", "default_engine", "set_default_engine"]
+__all__ = ["OPTION_NAMES", "Engine", "EngineStats", "JobBuilder", "default_engine",
+           "gc_paused", "live_engines", "set_default_engine"]
 
-OPTION_NAMES = frozenset({"priority", "retries", "timeout", "backend", "group", "name",
-                          "tags", "cache", "key"})
+_MISS = object()
 _engine_ids = itertools.count(1)
 
 
@@ -152,7 +158,7 @@ class Engine:
             raise ValueError(f"on_full must be 'block' or 'reject', got {on_full!r}")
         if max_pending is not None and max_pending < 1:
             raise ValueError(f"max_pending must be >= 1 or None, got {max_pending}")
-        _check_store_options(max_lag, flush_timeout, resume=resume,
+        check_store_options(max_lag, flush_timeout, resume=resume,
                              retry_interrupted=retry_interrupted)
         allowed = check_allow(allow)
         self.name = name or f"engine-{next(_engine_ids)}"
@@ -182,9 +188,9 @@ class Engine:
                                        resume=resume, retry_interrupted=retry_interrupted,
                                        allow=allowed)
             self.store = self._durable.store
-        _live_engines.add(self)
+        defaults.register(self)
         if default is not False:
-            _offer_default(self, force=bool(default))
+            defaults.offer_default(self, force=bool(default))
 
     @staticmethod
     def _executors(threads: int | None, processes: int | None, async_limit: int,
@@ -259,7 +265,7 @@ class Engine:
         if self._closed:
             raise RuntimeError("engine is shut down; create a new Engine to submit jobs")
         spec = resolve_task(fn)
-        opts = _merge_options(spec, options)
+        opts = merge_options(spec, options)
         key = opts["key"]
         hook = origin.hook_slot[0]  # once per call, never per job of a map
         cell = origin.current_origin() if hook is not None else None
@@ -287,14 +293,14 @@ class Engine:
         # and durable batches are built whole first, so bad input queues nothing.
         stream = callable(task) and not use_cache and self._durable is None
         for args, kwargs in calls:
-            job = template.derive(_payload(task, args, kwargs), now)
+            job = template.derive(make_payload(task, args, kwargs), now)
             h = JobHandle(self._rt, job, spec.fn, args, kwargs, mono)
             if isinstance(policy, RetryPolicy):
                 h.policy = policy
             handles.append(h)
             if not (use_cache and self._cache_hit(h, spec, cached, followers, key)):
                 queued.append(h)
-                if stream and len(queued) >= _CHUNK:
+                if stream and len(queued) >= CHUNK:
                     self._queue(queued, backend, group)
                     queued = []
         if self._durable is not None and queued:
@@ -350,11 +356,11 @@ class Engine:
         # Kept without the first call's arguments, and holding the callable weakly where it
         # allows: a template outlives its jobs and must not pin their data (a bound method
         # pins its object; a concurrent.futures user expects a finished call to be freed).
-        template = template.derive({"task": task if isinstance(task, str) else _template_task,
+        template = template.derive({"task": task if isinstance(task, str) else template_task,
                                     "args": (), "kwargs": {}})
         if len(self._templates) >= 256:
             self._templates.clear()
-        self._templates[key] = (template, _task_ref(task))
+        self._templates[key] = (template, task_ref(task))
         if isinstance(task, str) and self._durable is not None:
             self._durable.trusted.add(task)  # typed here: its stored jobs may run here
         return template
@@ -630,9 +636,7 @@ class Engine:
         if self._durable is not None:
             self._durable.close()
         self._loop.close()
-        _live_engines.discard(self)
-        if _default[0] is self:
-            _default[0] = None
+        defaults.unregister(self)
 
     close = shutdown
 
@@ -678,200 +682,7 @@ class Engine:
         ipython_display(self)
 
 
-class JobBuilder:
-    """Fluent job options: ``eng.job(fn, x).priority(5).retries(3).on("process").submit()``."""
-
-    def __init__(self, engine: Engine, fn: Callable[..., Any] | str, args: tuple[Any, ...],
-                 kwargs: dict[str, Any]) -> None:
-        self._engine = engine
-        self._fn = fn
-        self._args = args
-        self._kwargs = kwargs
-        self._options: dict[str, Any] = {}
-
-    def _set(self, **options: Any) -> JobBuilder:
-        self._options.update(options)
-        return self
-
-    def priority(self, priority: int) -> JobBuilder:
-        """Higher runs first."""
-        return self._set(priority=priority)
-
-    def retries(self, retries: int | RetryPolicy, backoff: float | None = None,
-                **policy: Any) -> JobBuilder:
-        """Attempts allowed after the first; ``backoff`` seconds before the first retry,
-        doubling each time (``factor=``, ``max_delay=``, ``jitter=`` also accepted)."""
-        if isinstance(retries, RetryPolicy):
-            return self._set(retries=retries)
-        if backoff is None and not policy:
-            return self._set(retries=retries)
-        return self._set(retries=RetryPolicy(max_retries=retries, backoff=backoff or 0.0,
-                                             **policy))
-
-    def timeout(self, seconds: float) -> JobBuilder:
-        """Fail an attempt that runs longer (kills process jobs, cancels async ones)."""
-        return self._set(timeout=seconds)
-
-    def on(self, backend: str) -> JobBuilder:
-        """Run on this backend: ``"thread"``, ``"process"``, ``"async"``, ``"inline"``..."""
-        return self._set(backend=backend)
-
-    def group(self, group: str) -> JobBuilder:
-        """The submitter (user, notebook, tenant) for fair turns at equal priority."""
-        return self._set(group=group)
-
-    def name(self, name: str) -> JobBuilder:
-        return self._set(name=name)
-
-    def tags(self, *tags: str) -> JobBuilder:
-        return self._set(tags=tags)
-
-    def cache(self, enabled: bool = True) -> JobBuilder:
-        """Reuse the result of an earlier identical call from the engine's cache."""
-        return self._set(cache=enabled)
-
-    def key(self, key: str) -> JobBuilder:
-        """Replace the unfinished jobs of an earlier run with this key (the latest wins)."""
-        return self._set(key=key)
-
-    def submit(self) -> JobHandle:
-        """Queue the job; returns its handle."""
-        options = {k: self._options.get(k) for k in OPTION_NAMES}
-        return self._engine._submit(self._fn, [(self._args, self._kwargs)], options)[0]
-
-    def __repr__(self) -> str:
-        return f"<JobBuilder {callable_name(self._fn)} {self._options}>"
-
-
-_MISS = object()
-_CHUNK = 2048  # jobs per hand-off while a big map is still being built
-
-
-def _template_task(*args: Any, **kwargs: Any) -> Any:
-    """Stands for the callable in a job template (templates are copied, never run)."""
-    raise RuntimeError("a job template is not a job: it is never run")
-
-
-def _task_ref(task: Any) -> Callable[[], Any]:
-    """A weak reference to ``task`` where it takes one, else a strong one (a builtin)."""
-    try:
-        return weakref.ref(task)
-    except TypeError:
-        return lambda: task
-
-
-def _merge_options(spec: TaskSpec, options: dict[str, Any]) -> dict[str, Any]:
-    # Every option, set or not: callers (an executor, joblib) may pass only some of them.
-    get, defaults = options.get, spec.options.get
-    merged = {k: (v if (v := get(k)) is not None else defaults(k)) for k in OPTION_NAMES}
-    # Only None means "not given": a wrong value (0.0, "", False) reaches the strict checks.
-    if merged["priority"] is None:
-        merged["priority"] = 0
-    if merged["group"] is None:
-        merged["group"] = "default"
-    tags = merged["tags"]
-    merged["tags"] = () if tags is None else check_tags(tags)
-    if merged["name"] is None:
-        merged["name"] = spec.name.rpartition(":")[2] if ":" in spec.name else spec.name
-    return merged
-
-
-def _payload(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-    if type(args) is tuple and type(kwargs) is dict:
-        # Arguments this engine packed itself, for a live callable (nothing to check) or a
-        # task name its template validated, with only scalar arguments (JSON already).
-        if not isinstance(task, str):
-            return {"task": task, "args": args, "kwargs": kwargs}
-        if not kwargs:
-            for arg in args:
-                if type(arg) not in JSON_SCALAR_TYPES:
-                    break
-            else:
-                return {"task": task, "args": args, "kwargs": kwargs}
-    try:
-        return validate_payload({"task": task, "args": args, "kwargs": kwargs})
-    except ValueError as e:
-        raise ValidationError(f"invalid Job: {e}") from e
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a batch of jobs is built.
-
-    A batch allocates several objects per job and keeps all of them (the queue holds
-    them), so a collection during it frees nothing; yet each full collection walks every
-    job built so far (a 50k async map: 5.1 us a job to build paused, 8.7 unpaused). Jobs
-    already running keep running; cycles they make wait for the end of the build. A no-op
-    when the collector is off already; it is turned back on only if it was on.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-def _check_store_options(max_lag: int, flush_timeout: float, **flags: bool) -> None:
-    """Refuse, never coerce: a wrong type is a TypeError, a wrong value a ValueError."""
-    for name, flag in flags.items():
-        if not isinstance(flag, bool):
-            raise TypeError(f"{name} must be True or False, got {flag!r}")
-    if not isinstance(max_lag, int) or isinstance(max_lag, bool):
-        raise TypeError(f"max_lag must be an int (jobs), got {max_lag!r}")
-    if max_lag < 1:
-        raise ValueError(f"max_lag must be >= 1 (jobs), got {max_lag}")
-    if not isinstance(flush_timeout, int | float) or isinstance(flush_timeout, bool):
-        raise TypeError(f"flush_timeout must be a number of seconds, got {flush_timeout!r}")
-    if not 0 <= flush_timeout < float("inf"):
-        raise ValueError(f"flush_timeout must be a finite number of seconds >= 0, got "
-                         f"{flush_timeout!r}")
-
-
 def _info_dict(info: ExecutorInfo) -> dict[str, int]:
     return {"workers": info.workers, "busy": info.busy, "started": int(info.started)}
 
 
-# -- the default engine used by god.submit / god.map and the magics ------------------------
-_default: list[Engine | None] = [None]
-_default_lock = threading.Lock()
-_live_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
-
-
-def default_engine() -> Engine:
-    """The engine used by ``god.submit``, ``god.map`` and ``%god``.
-
-    The first :class:`Engine` made while no live default is set becomes the default
-    (``Engine(default=False)`` opts out), so after ``eng = god.Engine(...)`` the magics
-    drive ``eng``; :func:`set_default_engine` replaces it. With none, an engine named
-    ``"default"`` is made on first use. A default that was shut down is replaced.
-    """
-    with _default_lock:
-        eng = _default[0]
-        if eng is None or eng.closed:
-            eng = _default[0] = Engine(name="default", default=False)
-        return eng
-
-
-def _offer_default(engine: Engine, force: bool) -> None:
-    """A new engine becomes the default if forced or if no live default is set."""
-    with _default_lock:
-        current = _default[0]
-        if force or current is None or current.closed:
-            _default[0] = engine
-
-
-def set_default_engine(engine: Engine | None) -> Engine | None:
-    """Make ``engine`` the default; returns the previous one (not shut down)."""
-    if engine is not None and not isinstance(engine, Engine):
-        raise TypeError(f"set_default_engine() takes an Engine, got {type(engine).__name__}")
-    with _default_lock:
-        previous, _default[0] = _default[0], engine
-    return previous
-
-
-def live_engines() -> list[Engine]:
-    """Engines not yet shut down (the test suite checks nothing leaks)."""
-    return [e for e in list(_live_engines) if not e.closed]

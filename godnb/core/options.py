@@ -19,7 +19,7 @@ from godnb.errors import ValidationError, ValidationTypeError
 from godnb.models.job import PRIORITY_MAX, PRIORITY_MIN
 from godnb.utils.retry import RetryPolicy
 
-__all__ = ["check_job_options", "check_tags"]
+__all__ = ["check_job_options", "check_store_options", "check_tags"]
 
 
 def _is_int(value: Any) -> bool:
@@ -75,3 +75,19 @@ def check_job_options(*, priority: Any, retries: Any, timeout: Any, group: Any, 
         raise ValidationError("name must not be empty; leave it out to use the task's name")
     if cache is not None and not isinstance(cache, bool):
         raise _wrong_type("cache", "True, False or None", cache)
+
+
+def check_store_options(max_lag: int, flush_timeout: float, **flags: bool) -> None:
+    """Refuse, never coerce: a wrong type is a TypeError, a wrong value a ValueError."""
+    for name, flag in flags.items():
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be True or False, got {flag!r}")
+    if not isinstance(max_lag, int) or isinstance(max_lag, bool):
+        raise TypeError(f"max_lag must be an int (jobs), got {max_lag!r}")
+    if max_lag < 1:
+        raise ValueError(f"max_lag must be >= 1 (jobs), got {max_lag}")
+    if not isinstance(flush_timeout, int | float) or isinstance(flush_timeout, bool):
+        raise TypeError(f"flush_timeout must be a number of seconds, got {flush_timeout!r}")
+    if not 0 <= flush_timeout < float("inf"):
+        raise ValueError(f"flush_timeout must be a finite number of seconds >= 0, got "
+                         f"{flush_timeout!r}")
