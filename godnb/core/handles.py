@@ -64,6 +64,18 @@ async def wait_interruptibly(aw: Awaitable[T], on_interrupt: Callable[[], Any]) 
     return task.result()
 
 
+def _block(event: threading.Event, timeout: float | None,
+           cancel: Callable[[str], Any] | None) -> bool:
+    """``event.wait(timeout)``; on an interrupt, ``cancel(INTERRUPTED)`` (if given) first."""
+    __tracebackhide__ = True
+    try:
+        return event.wait(timeout)
+    except KeyboardInterrupt:
+        if cancel is not None:
+            cancel(INTERRUPTED)
+        raise
+
+
 class JobHandle:
     """A submitted job: watch it, wait for it, cancel it.
 
@@ -247,12 +259,7 @@ class JobHandle:
             if self._event is None:
                 self._event = threading.Event()
             event = self._event
-        try:
-            return event.wait(timeout)
-        except KeyboardInterrupt:
-            if cancel_on_interrupt:
-                self.cancel(INTERRUPTED)
-            raise
+        return _block(event, timeout, self.cancel if cancel_on_interrupt else None)
 
     def result(self, timeout: float | None = None, *, cancel_on_interrupt: bool = False
                ) -> Any:
@@ -549,12 +556,7 @@ class JobGroup(Sequence[JobHandle]):
             if self._event is None:
                 self._event = threading.Event()
             event = self._event
-        try:
-            return event.wait(timeout)
-        except KeyboardInterrupt:
-            if cancel_on_interrupt:
-                self.cancel(INTERRUPTED)
-            raise
+        return _block(event, timeout, self.cancel if cancel_on_interrupt else None)
 
     def results(self, timeout: float | None = None, *, cancel_on_interrupt: bool = False
                 ) -> list[Any]:

@@ -59,7 +59,6 @@ from godnb.notebook.snapshots import (
     snapshot_pipeline,
     snapshot_queue,
 )
-from godnb.notebook.streams import capture, job_output
 
 __all__ = [
     "EngineSnapshot",
@@ -68,7 +67,6 @@ __all__ = [
     "PipelineSnapshot",
     "QueueSnapshot",
     "Report",
-    "capture",
     "format_engine_html",
     "format_engine_text",
     "format_group_html",
@@ -81,7 +79,6 @@ __all__ = [
     "format_profile_text",
     "format_queue_html",
     "format_queue_text",
-    "job_output",
     "load_ipython_extension",
     "register_in_kernel",
     "render",

@@ -12,8 +12,9 @@ from IPython.core.interactiveshell import InteractiveShell
 import godnb as god
 from godnb import Engine, JobHandle, JobStatus
 from godnb.core.origin import set_origin_hook
+from godnb.execution import output
 from godnb.execution.remote import set_file_labeller
-from godnb.notebook import job_output, load_ipython_extension, register_in_kernel, streams
+from godnb.notebook import load_ipython_extension, register_in_kernel
 from godnb.notebook.magics import GodMagics, Waiter
 from godnb.notebook.rich import Report
 
@@ -25,7 +26,7 @@ def ip() -> Iterator[InteractiveShell]:
     shell = InteractiveShell.instance()
     load_ipython_extension(shell)
     yield shell
-    streams.uninstall()  # give pytest its own capture streams back
+    output.uninstall()  # give pytest its own capture streams back
     set_origin_hook(None)  # other tests submit from the main thread too
     set_file_labeller(None)
 
@@ -54,8 +55,7 @@ def test_submit_runs_the_cell_as_a_thread_job(ip: InteractiveShell, eng: Engine)
     assert (h.name, h.job.priority, h.job.group, h.job.backend) == \
         ("answer", 3, "alice", "thread")
     assert ip.user_ns["x_magic"] == 40  # ran against the user namespace
-    out = job_output(h.job_id)
-    assert out is not None and out.text() == "hello from the job\n"  # went to the job
+    assert h.output_text() == "hello from the job\n"  # went to the job
 
 
 def test_a_cell_job_is_named_after_its_cell_and_fails_at_its_own_line(
@@ -87,7 +87,7 @@ def test_submit_an_awaiting_cell_runs_on_the_loop(ip: InteractiveShell, eng: Eng
     h = submit(ip, "", "import asyncio\nawait asyncio.sleep(0.01)\nprint('async hi')\n'done'")
     assert h.job.backend == "async"
     assert h.wait(10) and h.result() == "done"
-    assert job_output(h.job_id).text() == "async hi\n"  # type: ignore[union-attr]
+    assert h.output_text() == "async hi\n"
     h2 = submit(ip, "--backend thread", "import asyncio\nawait asyncio.sleep(0)\n7")
     assert h2.result(timeout=10) == 7  # an awaiting cell on a thread gets its own loop
 
