@@ -224,8 +224,9 @@ class Runtime:
             if error is None:
                 handle.output = value
                 self._final(handle, _COMPLETED, now)
-                self.profile.record(handle.job.task_name, ok=True, run_time=elapsed,
-                                    retried=handle.job.attempts > 1)
+                job = handle.job
+                self.profile.record(job.name or job.task_name, ok=True, run_time=elapsed,
+                                    retried=job.attempts > 1)
                 return
             if isinstance(error, JobCancelled) and run.cancel_requested:
                 self._final(handle, _CANCELLED, now)  # it honoured god.check_cancelled()
@@ -478,7 +479,7 @@ class Runtime:
         job.end(status)  # raises if it ended already: a job ends once
         run = handle.run
         if run is not None:  # it ran (not a pending cancel, not a cache hit)
-            self.timeline.record(run, job.task_name, STATUS_CODE[status], end)
+            self.timeline.record(run, job.name or job.task_name, STATUS_CODE[status], end)
         handle.run = None
         self.running.pop(handle.job_id, None)
         self.counts[before] -= 1

@@ -33,7 +33,8 @@ def test_recorder_grows_then_wraps_keeping_the_newest_runs() -> None:
     assert (data.runs, data.recorded, data.dropped) == (3000, 3500, 500)
     assert list(data.end[:2]) == [500.0, 501.0] and data.end[-1] == 3499.0  # oldest first
     assert data.lanes == ("async",) and data.packed == frozenset({0})
-    assert data.tasks == ("t0", "t1", "t2")
+    # tasks take ids in the order the held runs show them: run 500 (t2) is the oldest held
+    assert data.tasks == ("t2", "t0", "t1")
     rec.clear()
     assert rec.snapshot().runs == 0
     with pytest.raises(ValueError, match="capacity must be a positive int"):
@@ -179,3 +180,15 @@ def test_engine_timeline_size_bounds_what_is_kept() -> None:
         eng.timeline()._repr_html_()
         assert time.perf_counter() - started < 5
     assert (data.runs, data.recorded) == (10, 25)
+
+
+def test_runs_recorded_between_reads_fold_in_order_across_many_reads() -> None:
+    rec = TimelineRecorder(capacity=5, clock=lambda: 0.0)
+    run = FakeRun(None, "async", 1.0)
+    seen: list[float] = []
+    for i in range(12):
+        rec.record(run, "t", COMPLETED, end=float(i))
+        if i % 4 == 3:  # read now and then, as a live view does
+            seen = list(rec.snapshot().end)
+    assert seen == [7.0, 8.0, 9.0, 10.0, 11.0] and rec.snapshot().recorded == 12
+    assert rec.snapshot().dropped == 7
