@@ -90,9 +90,9 @@ class TimelineRecorder:
         (2, 3, ['fit', 'load'])
     """
 
-    __slots__ = ("_backend", "_clock", "_end", "_lanes", "_pos", "_size", "_start", "_status",
-                 "_task", "_tasks", "_worker", "capacity", "count", "lane_names", "origin",
-                 "packed", "task_names", "wall")
+    __slots__ = ("_backend", "_clock", "_end", "_lanes", "_pos", "_seen", "_size", "_start",
+                 "_status", "_task", "_tasks", "_worker", "capacity", "count", "lane_names",
+                 "origin", "packed", "task_names", "wall")
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -102,6 +102,7 @@ class TimelineRecorder:
         self._clock = clock
         self.count = 0  # runs recorded in all
         self._pos = 0   # next slot
+        self._seen = 0  # runs whose worker and task have ids (see register)
         self._size = size = min(_INITIAL, capacity)
         self._start: list[float] = [0.0] * size
         self._end: list[float] = [0.0] * size
@@ -173,9 +174,20 @@ class TimelineRecorder:
         self._tasks[task] = t
         return t
 
+    def register(self) -> None:
+        """Give lanes and task ids to the workers and tasks of runs recorded since the last
+        call, in the order the runs ended (what :meth:`record` leaves for later)."""
+        n = min(self.count, self._size)
+        new = min(self.count - self._seen, n)
+        self._seen = self.count
+        for k in range(self._pos - new, self._pos):  # a negative k: the ring wrapped
+            self.lane_of(self._worker[k], self._backend[k])
+            self.task_id(self._task[k])
+
     def snapshot(self, running: list[tuple[int, float, int]] | None = None,
                  title: str = "timeline") -> TimelineData:
         """The held runs, oldest first, plus ``running`` (lane, start, task) ones."""
+        self.register()
         n = min(self.count, self._size)
         cut = self._pos if self.count > self._size else 0
         start = array("d", _ordered(self._start, cut, n))
@@ -204,8 +216,7 @@ class TimelineRecorder:
 
     def clear(self) -> None:
         """Forget every run (lanes and tasks keep their ids and colours)."""
-        self.count = 0
-        self._pos = 0
+        self.count = self._pos = self._seen = 0
 
 
 def _ordered(column: list[Any], cut: int, n: int) -> list[Any]:
@@ -238,6 +249,7 @@ class Timeline:
         rt = self.runtime
         with rt.lock:
             rec = rt.timeline
+            rec.register()  # the ended runs' lanes and tasks first, as they ended
             running = []
             for h in rt.running.values():
                 run = h.run
@@ -256,6 +268,7 @@ class Timeline:
         keys = [(name, ex.worker_keys()) for name, ex in rt.executors.items()]
         with rt.lock:  # the executors' own locks are taken above, never under this one
             rec = rt.timeline
+            rec.register()  # shared lanes that ran something before
             lanes: dict[int, tuple[str, list[JobHandle]]] = {}
             for backend, workers in keys:
                 for worker in workers:

@@ -192,3 +192,27 @@ def test_runs_recorded_between_reads_fold_in_order_across_many_reads() -> None:
             seen = list(rec.snapshot().end)
     assert seen == [7.0, 8.0, 9.0, 10.0, 11.0] and rec.snapshot().recorded == 12
     assert rec.snapshot().dropped == 7
+
+
+def test_register_names_the_lanes_and_tasks_of_held_runs_in_the_order_they_ended() -> None:
+    rec = TimelineRecorder(capacity=4, clock=lambda: 0.0)
+    for i in range(6):  # the ring wraps: runs 0 and 1 are gone before anything reads
+        rec.record(FakeRun(None, f"b{i}", 0.0), f"t{i}", COMPLETED, end=float(i))
+    rec.register()
+    assert rec.lane_names == ["b2", "b3", "b4", "b5"]
+    assert rec.task_names == ["t2", "t3", "t4", "t5"]
+    rec.record(FakeRun(None, "b9", 0.0), "t9", COMPLETED, end=9.0)
+    rec.register()
+    rec.register()  # nothing new: nothing registered twice
+    assert rec.lane_names[-1] == "b9" and rec.task_names == ["t2", "t3", "t4", "t5", "t9"]
+    assert rec.packed == {0, 1, 2, 3, 4}  # workerless runs share their backend's lane
+
+
+def test_a_shared_lane_stays_in_the_engine_view_after_its_runs_ended() -> None:
+    async def quick() -> int:
+        return 1
+
+    with Engine(threads=1, name="lanes") as eng:
+        eng.submit(quick, backend="async").result(timeout=10)
+        names = [name for name, _backend, _jobs in eng.timeline().lanes_now()]
+    assert names == ["async"]  # the thread pool never started: no thread lanes
