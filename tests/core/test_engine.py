@@ -402,6 +402,31 @@ def test_shutdown_wait_false_cancels_jobs() -> None:
         eng.submit(funcs.double, 1)
 
 
+def test_shutdown_wait_false_cancels_a_backlog_without_starting_workers(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Cancelled one by one, each queued job a worker took first was cancelled while
+    # running, and the thread backend started a replacement worker for it: thousands.
+    from godnb.concurrency.threads import ThreadExecutor
+
+    spawned = [0]
+    spawn = ThreadExecutor._spawn
+
+    def counting(self: ThreadExecutor) -> None:
+        spawned[0] += 1
+        spawn(self)
+
+    monkeypatch.setattr(ThreadExecutor, "_spawn", counting)
+    eng = Engine(threads=2)
+    g = eng.map(funcs.sleep_for, [0.0005] * 20_000)
+    wait_until(lambda: g.counts()["completed"] >= 10, 30, "the map to get going")
+    started = spawned[0]
+    eng.shutdown(wait=False)
+    counts = g.counts()
+    assert counts["pending"] == counts["running"] == 0
+    assert counts["cancelled"] + counts["completed"] == 20_000 and counts["cancelled"] > 0
+    assert spawned[0] - started <= 2  # at most a replacement for each job that was running
+
+
 def test_context_managers() -> None:
     with Engine() as eng:
         eng.submit(funcs.double, 1)
