@@ -18,7 +18,7 @@ children out of the kernel's group: interrupting a Jupyter kernel signals its wh
 group, and that must stop the cell, not background jobs (cancel those with ``h.cancel()``);
 children ignore SIGINT besides. A child dies with the engine's process: on Linux the
 kernel kills it when its parent dies (``PR_SET_PDEATHSIG``), elsewhere a watchdog thread
-notices within ``_LIVENESS`` seconds and kills its group. (On Linux, processes a job
+notices within ``LIVENESS`` seconds and kills its group. (On Linux, processes a job
 started are left running when the *engine* is killed, as with any orphan; kill their
 group with ``kill -- -PGID``.)
 
@@ -40,11 +40,9 @@ futures API around a :class:`ProcessExecutor`; the pipeline uses it for chunks.
 from __future__ import annotations
 
 import atexit
-import ctypes
 import logging
 import os
 import pickle
-import select
 import signal
 import sys
 import threading
@@ -53,28 +51,20 @@ import types
 import weakref
 from collections.abc import Callable
 from multiprocessing import get_all_start_methods, get_context
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import Any
 
+from godnb.concurrency.process_child import LIVENESS, PROTOCOL, STOP, child_main, watch
 from godnb.errors import WorkerDied
-from godnb.execution.context import current_run
 from godnb.execution.executor import Executor, ExecutorInfo, Run
-from godnb.execution.output import BatchedSink, OutputSink
-from godnb.execution.output import install as install_output_router
-from godnb.execution.remote import describe, format_traceback, portable, with_remote_traceback
+from godnb.execution.output import OutputSink
+from godnb.execution.remote import describe, format_traceback, with_remote_traceback
 from godnb.utils.naming import callable_repr
 
 __all__ = ["ProcessExecutor"]
 
 log = logging.getLogger("godnb.process")
 
-_PROTOCOL = pickle.HIGHEST_PROTOCOL
-_PROGRESS_INTERVAL = 0.05  # seconds between progress messages from one child
-_STOP = b""  # parent -> child: exit cleanly
-_LIVENESS = 1.0  # how often a waiting side checks that the other side still exists
-_PR_SET_PDEATHSIG = 1  # prctl(2) option: the signal a process gets when its parent dies
-# Ask the kernel to kill children whose parent died (Linux); else a watchdog thread polls.
-_USE_PDEATHSIG = sys.platform.startswith("linux")
 
 # Parent ends of every live pipe, so a forked child can close the ones it inherited (a pipe
 # end held open by a sibling would hide EOFs and leak descriptors into user jobs).
@@ -93,203 +83,6 @@ def _reset_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_reset_after_fork)
-
-
-def _watch(*objs: Any) -> Callable[[float], set[int]]:
-    """``wait(objs, timeout)`` as a set of ready descriptors, registered once.
-
-    ``multiprocessing.connection.wait`` builds a selector per call (~9 us); a prepared
-    ``select.poll`` costs ~1 us, and this runs twice per job.
-    """
-    fds = [o if isinstance(o, int) else o.fileno() for o in objs]
-    if not hasattr(select, "poll"):  # pragma: no cover (not on Linux or macOS)
-        by_obj = dict(zip(map(id, objs), fds, strict=True))
-        return lambda timeout: {by_obj[id(o)] for o in wait(list(objs), timeout)}
-    poller = select.poll()
-    for fd in fds:
-        poller.register(fd, select.POLLIN)
-    return lambda timeout: {fd for fd, _ in poller.poll(timeout * 1000)}
-
-
-# --------------------------------------------------------------------------------------
-# The child side
-# --------------------------------------------------------------------------------------
-
-class _ChildRun:
-    """The RunContext inside a worker process: progress and output go up the pipe,
-    throttled. Every message the child sends goes through :meth:`send` (one lock: the
-    output flusher thread sends too)."""
-
-    __slots__ = ("_conn", "_last", "_out", "_out_active", "_pending", "_send_lock", "attempt",
-                 "cancel_requested", "job_id")
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-        self._send_lock = threading.Lock()
-        self.job_id = ""
-        self.attempt = 0
-        self.cancel_requested = False  # a process job is stopped by a kill, not a flag
-        self._last = -1.0
-        self._pending: tuple[Any, ...] | None = None
-        self._out: BatchedSink | None = None
-        self._out_active = False
-
-    def begin(self, job_id: str, attempt: int, capture: bool) -> None:
-        self.job_id, self.attempt = job_id, attempt
-        self._last, self._pending = -1.0, None
-        if capture and self._out is None:
-            self._out = BatchedSink(lambda batch: self.send(("out", batch)))
-        self._out_active = capture
-
-    def send(self, msg: tuple[Any, ...]) -> None:
-        self.send_bytes(pickle.dumps(msg, _PROTOCOL))
-
-    def send_bytes(self, data: bytes) -> None:
-        with self._send_lock:
-            self._conn.send_bytes(data)
-
-    def output_sink(self, create: bool | None = None) -> OutputSink | None:
-        """The job's output forwarder while its output is captured (the router asks)."""
-        return self._out if self._out_active else None
-
-    def report(self, done: float, total: float | None, message: str | None) -> None:
-        now = time.monotonic()
-        # str(): a message object that failed to load in the parent would end the job early
-        msg = ("progress", done, total, None if message is None else str(message))
-        if now - self._last >= _PROGRESS_INTERVAL:
-            self._last, self._pending = now, None
-            self.send(msg)
-        else:
-            self._pending = msg  # sent by the next report after the interval, or by flush
-
-    def flush(self) -> None:
-        """Send what was withheld (output, the last progress), so the final state arrives."""
-        if self._out_active and self._out is not None:
-            self._out.flush()
-        if self._pending is not None:
-            self.send(self._pending)
-            self._pending = None
-
-    def end(self) -> None:
-        self._out_active = False
-
-
-def _own_group() -> None:
-    """Lead a new process group (the parent also sets it, whichever runs first)."""
-    try:
-        os.setpgid(0, 0)
-    except OSError:  # e.g. a session leader: then the parent's kill takes the child alone
-        pass
-
-
-def _die_with_parent(engine: int) -> None:
-    """Make sure this worker process does not outlive ``engine`` (the engine's pid).
-
-    Linux, when the engine forked us: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, then a check
-    that the engine did not die before that call. Otherwise (another OS, a fork server
-    between us, prctl failing): a daemon thread polls that the engine's pid still exists.
-    """
-    if _USE_PDEATHSIG and os.getppid() == engine:
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
-                if os.getppid() != engine:
-                    os._exit(1)  # the engine died before the request took effect
-                return
-        except (OSError, AttributeError):
-            pass
-    threading.Thread(target=_watch_engine, args=(engine,), name="godnb-engine-watch",
-                     daemon=True).start()
-
-
-def _watch_engine(engine: int, interval: float = _LIVENESS / 4) -> None:
-    while _pid_exists(engine):
-        time.sleep(interval)
-    _kill_own_group()
-
-
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # e.g. EPERM: it exists
-        return True
-    return True
-
-
-def _kill_own_group() -> None:
-    """SIGKILL this process and, if it leads its own group, the job's processes too."""
-    me = os.getpid()
-    try:
-        if os.getpgid(0) == me:
-            os.killpg(me, signal.SIGKILL)
-    except OSError:
-        pass
-    os.kill(me, signal.SIGKILL)
-
-
-def _child_main(conn: Connection, inherited: list[Connection], engine: int = 0) -> None:
-    """Entry point of a worker process: run work until told to stop or orphaned."""
-    _own_group()
-    parent = os.getppid()
-    _die_with_parent(engine or parent)
-    for c in inherited:
-        c.close()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    install_output_router()  # a captured job's prints go to the parent, others as before
-    ctx = _ChildRun(conn)
-    ready = _watch(conn)
-    while True:
-        try:
-            while not ready(_LIVENESS):
-                if os.getppid() != parent:
-                    return  # the parent died without telling us
-            data = conn.recv_bytes()
-        except (EOFError, OSError):
-            return
-        if data == _STOP:
-            return
-        _child_run_one(conn, ctx, data)
-
-
-def _child_run_one(conn: Connection, ctx: _ChildRun, data: bytes) -> None:
-    try:
-        fn, args, kwargs, job_id, attempt, capture = pickle.loads(data)
-    except BaseException as e:  # the work could not be loaded here: tell the parent why
-        stale = isinstance(e, AttributeError) and "__main__" in str(e)
-        if not stale:
-            e.add_note("(raised while the worker process loaded the job's function and "
-                       "arguments: they must be importable there)")
-        _send_error(ctx, e, "?", "stale" if stale else "err")
-        return
-    ctx.begin(job_id, attempt, capture)
-    token = current_run.set(ctx)
-    try:
-        value = fn(*args, **kwargs)
-    except BaseException as e:  # the job's error (SystemExit too) is data for the parent
-        ctx.flush()
-        ctx.end()
-        if e.__traceback__ is not None:  # start the traceback at the user's function
-            e.__traceback__ = e.__traceback__.tb_next
-        _send_error(ctx, e, job_id)
-        return
-    finally:
-        current_run.reset(token)
-    ctx.flush()
-    ctx.end()
-    try:
-        out = pickle.dumps(("ok", value), _PROTOCOL)
-    except Exception as e:
-        err = TypeError(f"result of job {job_id} could not be pickled: {describe(e)}; "
-                        f"return plain data (numbers, strings, lists, dicts, arrays)")
-        out = pickle.dumps(("err", err, format_traceback(err)), _PROTOCOL)
-    ctx.send_bytes(out)
-
-
-def _send_error(ctx: _ChildRun, exc: BaseException, job_id: str, kind: str = "err") -> None:
-    sendable, tb = portable(exc, job_id)
-    ctx.send((kind, sendable, tb))
 
 
 # --------------------------------------------------------------------------------------
@@ -313,7 +106,7 @@ class _Slot:
         self.killed = False
         self.main_ns: dict[str, Any] | None = None  # fork: __main__ functions at fork time
         self.thread: threading.Thread | None = None
-        self.watch: Callable[[float], set[int]] = _watch()
+        self.watch: Callable[[float], set[int]] = watch()
 
     def spawn(self, ctx: Any, fork: bool) -> None:
         with _spawn_lock:  # no other fork may copy this pipe's child end before we close it
@@ -324,7 +117,7 @@ class _Slot:
                 items = list(vars(main).items()) if main is not None else []
                 self.main_ns = {k: v for k, v in items
                                 if isinstance(v, types.FunctionType | type)}
-            proc = ctx.Process(target=_child_main, args=(child, inherited, os.getpid()),
+            proc = ctx.Process(target=child_main, args=(child, inherited, os.getpid()),
                                name=f"godnb-proc-{self.index}-child")
             try:
                 proc.start()
@@ -338,7 +131,7 @@ class _Slot:
             except OSError:  # it exec'd already (spawn) or died: it set its own group
                 pass
             _parent_ends.add(parent)
-        self.watch = _watch(parent, proc.sentinel)
+        self.watch = watch(parent, proc.sentinel)
         with self.lock:
             self.proc, self.conn, self.pid, self.killed = proc, parent, proc.pid, False
 
@@ -363,10 +156,10 @@ class _Slot:
             _kill_group(proc)  # before the child is reaped: its pid still names its group
         if graceful and proc.exitcode is None:
             try:
-                conn.send_bytes(_STOP)
+                conn.send_bytes(STOP)
             except OSError:
                 pass
-            proc.join(_LIVENESS)
+            proc.join(LIVENESS)
         if proc.exitcode is None:
             proc.kill()
         proc.join()
@@ -422,7 +215,7 @@ def _exit_text(code: int | None) -> str:
 
 def _pickle_error(run: Run, exc: Exception) -> TypeError:
     try:
-        pickle.dumps(run.fn, _PROTOCOL)
+        pickle.dumps(run.fn, PROTOCOL)
         what = "its arguments"
     except Exception:
         what = f"the function {callable_repr(run.fn)}"
@@ -585,7 +378,7 @@ class ProcessExecutor(Executor, name="process"):
         sink = run.output_sink()  # a captured job's output comes back over the pipe
         try:
             data = pickle.dumps((run.fn, run.args, run.kwargs, run.job_id, run.attempt,
-                                 sink is not None), _PROTOCOL)
+                                 sink is not None), PROTOCOL)
         except Exception as e:
             err = _pickle_error(run, e)
             host.finish(run, error=err, tb=format_traceback(err))
@@ -639,7 +432,7 @@ class ProcessExecutor(Executor, name="process"):
         assert host is not None
         proc, watch, fd = slot.proc, slot.watch, conn.fileno()
         while True:
-            ready = watch(_LIVENESS)
+            ready = watch(LIVENESS)
             if not ready and proc.is_alive():
                 continue  # (a grandchild may hold the sentinel open after a death)
             if fd not in ready:
@@ -704,4 +497,4 @@ def _shutdown_all() -> None:
     # Manager threads are daemons, so a forgotten pool does not block interpreter exit;
     # kill its children here (before multiprocessing joins them, which would hang).
     for ex in list(_live):
-        ex.shutdown(wait=False, timeout=2 * _LIVENESS)
+        ex.shutdown(wait=False, timeout=2 * LIVENESS)

@@ -73,10 +73,10 @@ def test_a_graceful_job_end_leaves_the_pool_in_place(tmp_path: Path) -> None:
 ENGINE_SCRIPT = textwrap.dedent("""
     import sys, time
     import godnb as god
-    import godnb.concurrency.processes as processes
+    import godnb.concurrency.process_child as process_child
     from tests.concurrency import proc_tasks
 
-    processes._USE_PDEATHSIG = sys.argv[2] == "pdeathsig"
+    process_child._USE_PDEATHSIG = sys.argv[2] == "pdeathsig"
     eng = god.Engine(processes=2)
     eng.submit(proc_tasks.record_pid_then_sleep, sys.argv[1], 60, backend="process")
     eng.submit(proc_tasks.record_pid_then_sleep, sys.argv[1], 0, backend="process")
