@@ -2,20 +2,21 @@
 
 :class:`TimelineRecorder` keeps, for each ended attempt of a job, its worker, start,
 end, task and outcome in parallel columns used as a ring buffer: the most recent
-``capacity`` runs (100,000 by default, ~6 MB at most), the oldest overwritten after that.
+``capacity`` runs (100,000 by default, ~4 MB at most), the oldest overwritten after that.
 The columns grow by doubling up to ``capacity``, so an engine that runs ten jobs holds ten
 entries' worth.
 
-Recording is on the hot path of every job, under the runtime's lock: six stores, no
-lookup (~0.25 us). The numbers go into C arrays (start, end, status), so the recorder
-keeps no float objects alive: 200k floats made while a million jobs drained, scattered over
-the heap, kept 13% of the queue's memory from going back to the OS instead of 5%. The
-worker, backend and task are references to objects the engine holds anyway, in lists;
-workers become lanes and tasks get ids when the timeline is read (:meth:`register`).
-Measured on no-op jobs, what was tried before cost more: looking up the lane and task per
-run, ~0.5 us, and with four thread workers ~2 us of CPU a job (others waited for the lock
-held longer); a tuple per run in a queue, ~0.2 us, but the allocations made a 100k-job
-async map run ten times as many garbage collections, one of them full (+10% wall time).
+Recording is on the hot path of every job, under the runtime's lock: six stores, no lookup
+(~0.25 us). The numbers go into C arrays (start, end, status), so the recorder keeps no
+float objects alive (as list items, the floats of the last 100k runs of a drained million-
+job queue, scattered over the heap, kept 13% of its peak RSS from going back to the OS; in
+arrays 8%, and 5% with no timeline at all). The worker, backend and task are references to
+objects the engine holds anyway, in lists; workers become lanes and tasks get ids when the
+timeline is read (:meth:`register`). Measured on no-op jobs, what was tried before cost
+more: looking up the lane and task per run, ~0.5 us, and with four thread workers ~2 us of
+CPU a job (others waited for the lock held longer); a tuple per run in a queue, ~0.2 us,
+but the allocations made a 100k-job async map run ten times as many garbage collections,
+one of them full (+10% wall time).
 
 Lanes: a thread worker is ``thread-N`` (its thread's name), a process worker
 ``process-N`` (its slot), and backends without workers of their own, whose runs overlap
