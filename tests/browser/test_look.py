@@ -49,7 +49,7 @@ CELLS = [
     "    time.sleep(0.002)\n"
     "    if i % 25 == 24:\n        raise ValueError(f'item {i} is corrupt')\n"
     "    return i",
-    "h = eng.submit(slow, 60, 0.2, name='score')\nh",
+    "h = eng.submit(slow, 100, 0.2, name='score')\nh",
     "h2 = eng.submit(slow, 20, 0.05, name='a-much-longer-task-name-than-the-column')\nh2",
     "bad = eng.submit(parse, {'x': 1})\nbad",
     "g = eng.map(check, range(100))\ng",
@@ -141,7 +141,7 @@ def test_bars_timeline_and_report_as_a_user_sees_them(
         raise AssertionError(f"Run All did not run every cell; errors:\n{_errors(page)}")
 
     # -- a running bar: percentage and ETA, tqdm's layout ------------------------------
-    running = _output(page, "h = eng.submit(slow, 60")
+    running = _output(page, "h = eng.submit(slow, 100")
     label = running.locator(".godnb-label")
     page.wait_for_function("(el) => /\\d\\d:\\d\\d<\\d\\d:\\d\\d/.test(el.innerText)",
                            arg=label.element_handle(), timeout=20_000)
@@ -202,7 +202,7 @@ def test_bars_timeline_and_report_as_a_user_sees_them(
 
     # -- the running job ends: its bar turns green and full, live ---------------------
     page.wait_for_function(FULL_JS, arg=[running.element_handle(), "completed"],
-                           timeout=30_000)
+                           timeout=45_000)
     assert page.evaluate(BG, running.locator(FILL).first.element_handle()) == success
     _shot(running, shots / "finished-bar.png")
 
