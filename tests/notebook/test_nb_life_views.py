@@ -15,11 +15,12 @@ import pytest
 from godnb import Engine
 from godnb.execution import output
 from godnb.notebook import rich, saved
+from godnb.notebook.dashboards import QueueView
 from godnb.notebook.formatters import format_job_html, format_job_text
 from godnb.notebook.logpanel import format_log_html, format_log_text
 from godnb.notebook.logview import LogPanel
 from godnb.notebook.snapshots import OutputSnapshot, snapshot_job
-from godnb.notebook.widgets import JobView, QueueView
+from godnb.notebook.widgets import JobView
 from tests.waiting import wait_until
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"

@@ -14,7 +14,8 @@ import godnb as god
 from godnb import Engine, JobStatus
 from godnb.core.pipeline import Pipeline
 from godnb.notebook import rich
-from godnb.notebook.widgets import EngineView, GroupView, JobView, PipelineView, TimelineView
+from godnb.notebook.dashboards import EngineView, PipelineView, TimelineView
+from godnb.notebook.widgets import GroupView, JobView
 from tests.core import funcs
 from tests.waiting import wait_until_async
 

@@ -16,15 +16,9 @@ import godnb as god
 from godnb import Engine, JobGroup, JobStatus
 from godnb.core import display
 from godnb.notebook import rich
+from godnb.notebook.dashboards import EngineView, PipelineView, ProfileView, QueueView
 from godnb.notebook.live import Refresher
-from godnb.notebook.widgets import (
-    EngineView,
-    GroupView,
-    JobView,
-    PipelineView,
-    ProfileView,
-    QueueView,
-)
+from godnb.notebook.widgets import GroupView, JobView
 from tests.notebook.test_nb_formatters import EVIL, Pipeline
 from tests.waiting import wait_until, wait_until_async
 
