@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from godnb.core.engine import live_engines, set_default_engine
+from godnb.core.defaults import live_engines, set_default_engine
 
 
 def _godnb_threads() -> set[threading.Thread]:

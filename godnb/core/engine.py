@@ -26,7 +26,7 @@ from godnb.concurrency.inline import InlineExecutor
 from godnb.concurrency.threads import ThreadExecutor
 from godnb.core import defaults, origin
 from godnb.core.builder import JobBuilder
-from godnb.core.defaults import default_engine, live_engines, set_default_engine
+from godnb.core.defaults import default_engine, set_default_engine
 from godnb.core.durability import DEFAULT_MAX_LAG, Durability
 from godnb.core.handles import INTERRUPTED, JobGroup, JobHandle, wait_interruptibly
 from godnb.core.options import check_job_options, check_store_options
@@ -35,7 +35,6 @@ from godnb.core.runs import InFlight, KeyedRuns
 from godnb.core.runtime import Runtime
 from godnb.core.submission import (
     CHUNK,
-    OPTION_NAMES,
     gc_paused,
     make_payload,
     merge_options,
@@ -58,8 +57,7 @@ from godnb.utils.timing import finite_or_none
 if TYPE_CHECKING:
     from godnb.core.futures import JobExecutor
 
-__all__ = ["OPTION_NAMES", "Engine", "EngineStats", "JobBuilder", "default_engine",
-           "gc_paused", "live_engines", "set_default_engine"]
+__all__ = ["Engine", "EngineStats", "JobBuilder", "default_engine", "set_default_engine"]
 
 _MISS = object()
 _engine_ids = itertools.count(1)
@@ -109,7 +107,7 @@ class Engine:
             :class:`godnb.QueueFull`.
         keep_finished: finished jobs kept for ``jobs()`` and lookups (handles you hold live on).
         timeline_size: ended runs kept for ``timeline()`` and ``report()`` (the most
-            recent; 100,000 by default, about 21 bytes each).
+            recent; 100,000 by default, about 40 bytes each).
         resume: with a store, adopt the jobs it holds that this engine can run: recovered
             ones, and ones submitted elsewhere (the CLI, another process) or released;
             ``wait()`` then also waits for those. ``False`` claims nothing this engine did
@@ -159,7 +157,7 @@ class Engine:
         if max_pending is not None and max_pending < 1:
             raise ValueError(f"max_pending must be >= 1 or None, got {max_pending}")
         check_store_options(max_lag, flush_timeout, resume=resume,
-                             retry_interrupted=retry_interrupted)
+                            retry_interrupted=retry_interrupted)
         allowed = check_allow(allow)
         self.name = name or f"engine-{next(_engine_ids)}"
         self.id = f"{os.uname().nodename}-{os.getpid()}-{os.urandom(4).hex()}"

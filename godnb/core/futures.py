@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 from godnb.core import display
 from godnb.core.callbacks import callbacks
 from godnb.core.handles import JobGroup, JobHandle
+from godnb.core.submission import gc_paused
 from godnb.errors import JobCancelled
 from godnb.models.job import Job, JobStatus
 from godnb.utils.naming import callable_name
@@ -411,8 +412,6 @@ class JobExecutor(cf.Executor):
     def _submit_all(self, fn: Callable[..., Any],
                     calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
                     name: str | None) -> list[JobHandle]:
-        from godnb.core.engine import gc_paused
-
         with self._lock:
             self._check_open()
             with gc_paused():

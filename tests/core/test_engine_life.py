@@ -15,8 +15,9 @@ import pytest
 
 import godnb as god
 from godnb import Engine, JobCancelled, JobFailed, JobStatus
-from godnb.core.engine import OPTION_NAMES, default_engine, set_default_engine
+from godnb.core.engine import default_engine, set_default_engine
 from godnb.core.origin import set_origin_hook
+from godnb.core.submission import OPTION_NAMES
 from godnb.execution.remote import RemoteTraceback
 from tests.core import funcs
 from tests.waiting import wait_until
