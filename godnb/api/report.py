@@ -21,6 +21,7 @@ from array import array
 from collections.abc import Sequence
 from datetime import datetime
 
+from godnb.core.reporting import FAILURES_SHOWN
 from godnb.models import Job, JobStatus, Result
 from godnb.storage.base import Store
 from godnb.utils.formatting import (
@@ -42,7 +43,6 @@ from godnb.views.timeline import (
 __all__ = ["APPROXIMATE", "DEFAULT_LIMIT", "store_report", "store_timeline"]
 
 DEFAULT_LIMIT = 100_000  # the newest jobs a report reads
-FAILURES_SHOWN = 20
 APPROXIMATE = ("approximate timeline, rebuilt from the store: each job is one mark from "
                "(finished - its run time) to finished, all its attempts together; the store "
                "does not record workers, so runs are grouped by backend")

@@ -43,7 +43,7 @@ def engine_report(engine: Any) -> RunReport:
     """What ``engine`` knows now, as a :class:`RunReport`."""
     stats = engine.stats()
     timeline = engine.timeline().snapshot()
-    failed = [h for h in engine.jobs(JobStatus.FAILED)][:FAILURES_SHOWN]
+    failed = engine.jobs(JobStatus.FAILED)[:FAILURES_SHOWN]
     failures = [(h.name, h.job_id, str(h.errors[-1]) if h.errors else (h.job.error or ""))
                 for h in failed]
     summary = [
